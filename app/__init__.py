@@ -1,0 +1,1 @@
+"""Sluice: event-driven microservices on plain PostgreSQL."""

@@ -1,0 +1,210 @@
+"""RFC 9457 problem details for every error the API returns.
+
+Every failure leaves as ``application/problem+json`` with a stable ``type`` (a relative URI
+under /problems/), a human ``title``, the ``status`` and a ``detail`` saying what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.journal import errors
+
+log = logging.getLogger("sluice.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; extension members vary by problem type."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(default="about:blank", examples=["/problems/version-conflict"])
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+class ProblemError(Exception):
+    """Raise from a route to answer with a problem."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.headers, self.extensions = headers or {}, extensions
+
+
+def problem_response(
+    request: Request | None,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}" if slug else "about:blank",
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entry documenting problem bodies for these statuses."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": _TITLES[status]}
+        for status in statuses
+    }
+
+
+_TITLES = {
+    400: "Malformed request",
+    401: "Not authenticated",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+    428: "Precondition required",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Field-level detail: where (body/path/query/header), a JSON pointer, and why."""
+    found = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())] or ["body"]
+        found.append(
+            {
+                "location": location[0],
+                "pointer": "#/" + "/".join(location[1:]),
+                "message": error.get("msg", ""),
+                "type": error.get("type", ""),
+            }
+        )
+    return found
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extensions
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = _validation_errors(exc)
+        if any(error["type"] == "json_invalid" for error in found):
+            return problem_response(
+                request, 400, "malformed-json", "Malformed JSON", "the body is not valid JSON"
+            )
+        return problem_response(
+            request,
+            422,
+            "invalid-request",
+            "Invalid request",
+            "; ".join(f"{e['pointer']}: {e['message']}" for e in found)[:500],
+            errors=found,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = _TITLES.get(exc.status_code, "Error")
+        detail = (
+            exc.detail
+            if isinstance(exc.detail, str) and exc.detail.lower() != title.lower()
+            else None
+        )
+        return problem_response(
+            request, exc.status_code, "", title, detail, dict(exc.headers or {})
+        )
+
+    @app.exception_handler(errors.CommandError)
+    async def on_command_error(request: Request, exc: errors.CommandError) -> JSONResponse:
+        return command_problem(request, exc)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return problem_response(
+            request,
+            503,
+            "database-unavailable",
+            "Database unavailable",
+            "the database cannot be reached; nothing was changed, retry shortly",
+            {"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(request, 500, "internal-error", "Internal error")
+
+
+def command_problem(request: Request, exc: errors.CommandError) -> JSONResponse:
+    match exc:
+        case errors.UnknownEntityType() | errors.UnknownCommand() | errors.EntityNotFound():
+            return problem_response(request, 404, "not-found", "Not found", str(exc))
+        case errors.CommandRejected():
+            return problem_response(
+                request,
+                409,
+                "command-rejected",
+                "Command rejected",
+                exc.reason,
+                version=exc.version,
+                **({"rejection": exc.detail} if exc.detail else {}),
+            )
+        case errors.VersionMismatch():
+            return problem_response(
+                request,
+                409,
+                "version-conflict",
+                "Version conflict",
+                str(exc),
+                {"ETag": f'"{exc.current}"'},
+                expected_version=exc.expected,
+                current_version=exc.current,
+            )
+        case errors.ContentionExhausted():
+            return problem_response(
+                request, 409, "contention", "Too much contention", str(exc), {"Retry-After": "1"}
+            )
+        case errors.IdempotencyKeyReused():
+            return problem_response(
+                request, 422, "idempotency-key-reused", "Idempotency-Key reused", str(exc)
+            )
+    return problem_response(request, 400, "bad-command", "Bad command", str(exc))

@@ -1,0 +1,12 @@
+"""Where the database is: DATABASE_URL, or the embedded server started on demand."""
+
+from __future__ import annotations
+
+from app.db.embedded import start_embedded
+from app.settings import Settings
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded(settings.data_dir)

@@ -1,0 +1,237 @@
+"""Run a command: load, decide, append — the one path for HTTP, actions and timers alike.
+
+Why each step is safe:
+  * commands for one entity take turns in this process (KeyedLocks), so they never race;
+  * a race with another process is caught by the journal's unique version and re-decided on
+    fresh state (bounded by ``command_retries``), or answered 409 when the client gave If-Match;
+  * an Idempotency-Key is looked up *before* deciding, because a replay must return the stored
+    reply even when the entity would now decide differently; two requests racing with one key
+    collide on command_log's primary key and the loser answers with the winner's reply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.journal.cache import EntityCache
+from app.journal.errors import (
+    CommandRejected,
+    ContentionExhausted,
+    IdempotencyKeyReused,
+    IdempotencyKeyTaken,
+    UnknownCommand,
+    UnknownEntityType,
+    VersionConflict,
+    VersionMismatch,
+)
+from app.journal.locks import KeyedLocks
+from app.journal.repository import IdempotencyRecord, Journal, LoadedEntity, Snapshot
+from app.journal.results import AppendedEvent, CommandResult
+from app.sdk.entity import Decision, EventSourcedEntity
+from app.sdk.events import Command, Rejection
+from app.sdk.service import Service
+
+
+@dataclass(frozen=True)
+class CommandRequest:
+    entity_type: str
+    entity_id: str
+    command: str
+    body: Command
+    idempotency_key: str | None = None
+    idempotency_scope: str = ""
+    expected_version: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    result: CommandResult
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    retries: int = 8
+    snapshot_every: int = 100
+    idempotency_ttl_seconds: float = 24 * 3600
+    cache_size: int = 10_000
+
+
+def request_hash(request: CommandRequest) -> str:
+    """What makes two requests 'the same' for an Idempotency-Key: target, command and body."""
+    canonical = json.dumps(
+        [
+            request.entity_type,
+            request.entity_id,
+            request.command,
+            request.body.model_dump(mode="json"),
+        ],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CommandRunner:
+    def __init__(self, service: Service, journal: Journal, settings: RunnerSettings) -> None:
+        self.service = service
+        self.journal = journal
+        self.settings = settings
+        self.cache = EntityCache(settings.cache_size)
+        self.locks = KeyedLocks()
+
+    def entity(self, entity_type: str) -> EventSourcedEntity[Any]:
+        entity = self.service.entity_types.get(entity_type)
+        if entity is None:
+            raise UnknownEntityType(entity_type)
+        return entity
+
+    async def run(self, request: CommandRequest) -> CommandOutcome:
+        entity = self.entity(request.entity_type)
+        if request.command not in entity.commands:
+            raise UnknownCommand(request.entity_type, request.command)
+        async with self.locks.hold((request.entity_type, request.entity_id)):
+            digest = request_hash(request) if request.idempotency_key else ""
+            if request.idempotency_key:
+                stored = await self._stored_reply(request, digest)
+                if stored is not None:
+                    return CommandOutcome(stored, replayed=True)
+            return await self._decide_and_append(entity, request, digest)
+
+    async def load(self, entity: EventSourcedEntity[Any], entity_id: str) -> LoadedEntity[Any]:
+        """Fresh from the journal, refreshing the cache on the way."""
+        loaded = await self.journal.load(entity, entity_id)
+        self.cache.put((entity.name, entity_id), loaded.state, loaded.version)
+        return loaded
+
+    async def _decide_and_append(
+        self, entity: EventSourcedEntity[Any], request: CommandRequest, digest: str
+    ) -> CommandOutcome:
+        key = (request.entity_type, request.entity_id)
+        for attempt in range(self.settings.retries + 1):
+            state, version, fresh = await self._current(entity, request.entity_id, attempt > 0)
+            if request.expected_version is not None and version != request.expected_version:
+                if not fresh:
+                    state, version, fresh = await self._current(entity, request.entity_id, True)
+                if version != request.expected_version:
+                    raise VersionMismatch(expected=request.expected_version, current=version)
+            try:
+                decision = entity.decide(state, request.command, request.body)
+            except Rejection as rejection:
+                if not fresh and await self._is_stale(key, version):
+                    continue
+                raise CommandRejected(
+                    rejection.reason, version=version, detail=rejection.detail
+                ) from None
+            if not decision.events and not fresh and await self._is_stale(key, version):
+                continue
+            result = self._result(entity, request.entity_id, version, decision)
+            if not decision.events and not request.idempotency_key:
+                return CommandOutcome(result)
+            try:
+                await self._append(entity, request, digest, state, version, decision, result)
+            except VersionConflict:
+                self.cache.forget(key)
+                if request.expected_version is not None:
+                    current = await self.journal.current_version(*key)
+                    raise VersionMismatch(
+                        expected=request.expected_version, current=current
+                    ) from None
+                continue
+            except IdempotencyKeyTaken:
+                stored = await self._stored_reply(request, digest)
+                if stored is None:  # the holder was an expired record, now forgotten
+                    continue
+                return CommandOutcome(stored, replayed=True)
+            return CommandOutcome(result)
+        raise ContentionExhausted(self.settings.retries + 1)
+
+    async def _current(
+        self, entity: EventSourcedEntity[Any], entity_id: str, force_fresh: bool
+    ) -> tuple[Any, int, bool]:
+        cached = None if force_fresh else self.cache.get((entity.name, entity_id))
+        if cached is not None:
+            return cached[0], cached[1], False
+        loaded = await self.load(entity, entity_id)
+        return loaded.state, loaded.version, True
+
+    async def _is_stale(self, key: tuple[str, str], version: int) -> bool:
+        """A decision that writes nothing has no version check: confirm the cache was current."""
+        stale = await self.journal.current_version(*key) != version
+        if stale:
+            self.cache.forget(key)
+        return stale
+
+    def _result(
+        self, entity: EventSourcedEntity[Any], entity_id: str, version: int, decision: Decision
+    ) -> CommandResult:
+        appended = [
+            AppendedEvent(
+                event_id=uuid.uuid4(),
+                type=f"{entity.name}.{event.event_type}",
+                version=version + offset,
+            )
+            for offset, event in enumerate(decision.events, start=1)
+        ]
+        return CommandResult(
+            entity_id=entity_id,
+            version=version + len(appended),
+            events=appended,
+            reply=decision.reply,
+        )
+
+    async def _append(
+        self,
+        entity: EventSourcedEntity[Any],
+        request: CommandRequest,
+        digest: str,
+        state: BaseModel,
+        version: int,
+        decision: Decision,
+        result: CommandResult,
+    ) -> None:
+        new_state = entity.fold(decision.events, state)
+        every = self.settings.snapshot_every
+        crosses = every > 0 and version // every != result.version // every
+        await self.journal.append(
+            entity_type=entity.name,
+            entity_id=request.entity_id,
+            first_version=version + 1,
+            events=[
+                (e.event_id, event) for e, event in zip(result.events, decision.events, strict=True)
+            ],
+            metadata={"command": request.command, **request.metadata},
+            idempotency=self._record(request, digest, result),
+            snapshot=Snapshot(result.version, new_state) if crosses else None,
+            state_schema=entity.state_schema,
+        )
+        self.cache.put((entity.name, request.entity_id), new_state, result.version)
+
+    def _record(
+        self, request: CommandRequest, digest: str, result: CommandResult
+    ) -> IdempotencyRecord | None:
+        if not request.idempotency_key:
+            return None
+        reply = result.model_dump(mode="json")
+        return IdempotencyRecord(request.idempotency_scope, request.idempotency_key, digest, reply)
+
+    async def _stored_reply(self, request: CommandRequest, digest: str) -> CommandResult | None:
+        assert request.idempotency_key
+        ttl = self.settings.idempotency_ttl_seconds
+        scope, key = request.idempotency_scope, request.idempotency_key
+        stored = await self.journal.find_command(scope, key, ttl)
+        if stored is None:
+            return None
+        if not stored.live:
+            await self.journal.forget_expired_command(scope, key, ttl)
+            return None
+        if stored.request_hash != digest:
+            raise IdempotencyKeyReused(key)
+        return CommandResult.model_validate(stored.reply)

@@ -1,0 +1,174 @@
+"""The journal: load an entity (snapshot + later events) and append its new events.
+
+All SQL lives in ``app/journal/sql.py``; this module turns rows into models and errors into
+the journal's own exceptions. It never commits on anyone's behalf: every method is one
+autocommitted statement, which is what makes an append atomic and one round trip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+
+from app.journal import sql
+from app.journal.errors import IdempotencyKeyTaken, VersionConflict
+from app.sdk.entity import EventSourcedEntity
+from app.sdk.events import Event
+
+S = TypeVar("S", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class LoadedEntity(Generic[S]):
+    state: S
+    version: int
+    events_read: int
+    snapshot_version: int | None
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    scope: str
+    key: str
+    request_hash: str
+    reply: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredCommand:
+    request_hash: str
+    reply: dict[str, Any]
+    live: bool
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: uuid.UUID
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+    seq: int | None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int
+    state: BaseModel
+
+
+class Journal:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def load(self, entity: EventSourcedEntity[S], entity_id: str) -> LoadedEntity[S]:
+        params = {
+            "entity_type": entity.name,
+            "entity_id": entity_id,
+            "state_schema": entity.state_schema,
+        }
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(sql.LOAD_ENTITY, params)).fetchall()
+        rows.sort(key=lambda row: (row[0], row[1]))
+        state, version, snapshot_version, events_read = entity.initial_state(), 0, None, 0
+        for part, row_version, type_name, schema_version, data in rows:
+            if part == 0:
+                state = entity.state_type.model_validate(data)
+                version = snapshot_version = row_version
+                continue
+            state = entity.apply(state, entity.event_from_stored(type_name, schema_version, data))
+            version, events_read = row_version, events_read + 1
+        return LoadedEntity(state, version, events_read, snapshot_version)
+
+    async def current_version(self, entity_type: str, entity_id: str) -> int:
+        params = {"entity_type": entity_type, "entity_id": entity_id}
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(sql.CURRENT_VERSION, params)).fetchone()
+        return int(row[0]) if row else 0
+
+    async def append(
+        self,
+        *,
+        entity_type: str,
+        entity_id: str,
+        first_version: int,
+        events: Sequence[tuple[uuid.UUID, Event]],
+        metadata: dict[str, Any],
+        idempotency: IdempotencyRecord | None = None,
+        snapshot: Snapshot | None = None,
+        state_schema: str = "",
+    ) -> None:
+        """Write events (versions first_version, +1, …), outbox rows, idempotency, snapshot.
+
+        Raises VersionConflict when another writer took one of those versions first, and
+        IdempotencyKeyTaken when another request stored a reply under the same key first.
+        """
+        rows = [
+            {
+                "event_id": str(event_id),
+                "version": first_version + offset,
+                "type": event.event_type,
+                "schema_version": event.schema_version,
+                "data": event.model_dump(mode="json"),
+            }
+            for offset, (event_id, event) in enumerate(events)
+        ]
+        params = {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "events": Jsonb(rows),
+            "metadata": Jsonb(metadata),
+            "scope": idempotency.scope if idempotency else None,
+            "key": idempotency.key if idempotency else None,
+            "request_hash": idempotency.request_hash if idempotency else None,
+            "reply": Jsonb(idempotency.reply) if idempotency else None,
+            "snapshot_version": snapshot.version if snapshot else None,
+            "state_schema": state_schema,
+            "snapshot": Jsonb(snapshot.state.model_dump(mode="json")) if snapshot else None,
+        }
+        try:
+            async with self.pool.connection() as conn:
+                await conn.execute(sql.APPEND, params)
+        except psycopg.errors.UniqueViolation as error:
+            constraint = error.diag.constraint_name
+            if constraint == sql.ENTITY_VERSION_CONSTRAINT:
+                raise VersionConflict(str(error)) from error
+            if constraint == sql.COMMAND_LOG_CONSTRAINT:
+                raise IdempotencyKeyTaken(str(error)) from error
+            raise
+
+    async def find_command(self, scope: str, key: str, ttl: float) -> StoredCommand | None:
+        params = {"scope": scope, "key": key, "ttl": ttl}
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(sql.FIND_COMMAND, params)).fetchone()
+        return StoredCommand(*row) if row else None
+
+    async def forget_expired_command(self, scope: str, key: str, ttl: float) -> None:
+        params = {"scope": scope, "key": key, "ttl": ttl}
+        async with self.pool.connection() as conn:
+            await conn.execute(sql.FORGET_EXPIRED_COMMAND, params)
+
+    async def purge_expired_commands(self, ttl: float) -> int:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(sql.PURGE_EXPIRED_COMMANDS, {"ttl": ttl})
+            return cursor.rowcount
+
+    async def entity_events(
+        self, entity_type: str, entity_id: str, *, after: int = 0, limit: int = 1000
+    ) -> list[StoredEvent]:
+        params = {"entity_type": entity_type, "entity_id": entity_id, "after": after}
+        params["limit"] = limit
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(sql.ENTITY_EVENTS, params)
+            return [StoredEvent(**row) for row in await cursor.fetchall()]

@@ -1,0 +1,256 @@
+"""Commands in: one typed route per command of every entity, plus state and history reads.
+
+Each command gets its own route (not one generic route) so /openapi.json documents every
+command's body. Routes only build a CommandRequest and hand it to the CommandRunner.
+"""
+
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import BaseModel, create_model
+
+from app.api.problems import ProblemError, problem_responses
+from app.journal.cloudevents import CloudEvent, cloud_event
+from app.journal.commands import CommandRequest, CommandRunner
+from app.journal.errors import EntityNotFound, UnknownCommand, UnknownEntityType
+from app.journal.results import CommandResult
+from app.sdk.entity import CommandSpec, EventSourcedEntity
+from app.sdk.service import Service
+
+ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@~-]{0,199}$"
+EntityId = Annotated[
+    str,
+    Path(
+        pattern=ENTITY_ID_PATTERN,
+        description="The entity's id: 1-200 of letters, digits and . _ : @ ~ -",
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Same key and same body: the stored reply, no new events. Kept 24 h.",
+    ),
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", description='Run only if the entity is at this version: "3".'),
+]
+CorrelationId = Annotated[
+    str | None,
+    Header(alias="X-Correlation-ID", max_length=200, description="Carried into event metadata."),
+]
+_IF_MATCH = re.compile(r'^(?:W/)?"(\d{1,10})"$')
+
+
+class EventPage(BaseModel):
+    events: list[CloudEvent]
+    next_after: int | None = None
+
+
+def build_entity_router(service: Service, service_name: str) -> APIRouter:
+    router = APIRouter(prefix="/entities")
+    for entity in service.entity_types.values():
+        tag = entity.name
+        for spec in entity.commands.values():
+            router.add_api_route(
+                f"/{entity.name}/{{entity_id}}/{spec.name}",
+                _command_endpoint(entity, spec),
+                methods=["POST"],
+                name=f"{entity.name}.{spec.name}",
+                summary=spec.summary or f"{spec.name} ({entity.name})",
+                tags=[tag],
+                response_model=CommandResult,
+                responses=problem_responses(400, 404, 409, 413, 415, 422),
+                dependencies=[Depends(require_json)],
+            )
+        state_model = _state_model(entity)
+        router.add_api_route(
+            f"/{entity.name}/{{entity_id}}",
+            _state_endpoint(entity, state_model),
+            methods=["GET"],
+            name=f"{entity.name}.state",
+            summary=f"Current state of a {entity.name}",
+            tags=[tag],
+            response_model=state_model,
+            responses=problem_responses(404, 422),
+        )
+        router.add_api_route(
+            f"/{entity.name}/{{entity_id}}/events",
+            _history_endpoint(entity, service_name),
+            methods=["GET"],
+            name=f"{entity.name}.events",
+            summary=f"Events of a {entity.name}, in order",
+            tags=[tag],
+            response_model=EventPage,
+            responses=problem_responses(404, 422),
+        )
+    _add_unknown_routes(router, service)
+    return router
+
+
+def require_json(request: Request) -> None:
+    """A command body is JSON; anything else is refused before it is parsed."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the command as JSON with Content-Type: application/json",
+        )
+
+
+def _runner(request: Request) -> CommandRunner:
+    runner: CommandRunner = request.app.state.runner
+    return runner
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    found = _IF_MATCH.match(if_match.strip())
+    if not found:
+        raise ProblemError(
+            400, "bad-if-match", "Malformed If-Match", 'If-Match takes a quoted version: "3"'
+        )
+    return int(found.group(1))
+
+
+def _command_endpoint(entity: EventSourcedEntity[Any], spec: CommandSpec) -> Any:
+    model = spec.model
+
+    async def run_command(
+        request: Request,
+        entity_id: EntityId,
+        command: model,  # type: ignore[valid-type]
+        idempotency_key: IdempotencyKey = None,
+        if_match: IfMatch = None,
+        correlation_id: CorrelationId = None,
+    ) -> Response:
+        correlation = correlation_id or uuid.uuid4().hex
+        outcome = await _runner(request).run(
+            CommandRequest(
+                entity_type=entity.name,
+                entity_id=entity_id,
+                command=spec.name,
+                body=command,
+                idempotency_key=idempotency_key,
+                expected_version=_expected_version(if_match),
+                metadata={"correlation_id": correlation},
+            )
+        )
+        headers = {"ETag": f'"{outcome.result.version}"', "X-Correlation-ID": correlation}
+        if outcome.replayed:
+            headers["Idempotent-Replayed"] = "true"
+        return Response(
+            outcome.result.model_dump_json(), media_type="application/json", headers=headers
+        )
+
+    run_command.__doc__ = spec.handler.__doc__
+    return run_command
+
+
+def _state_model(entity: EventSourcedEntity[Any]) -> type[BaseModel]:
+    name = "".join(part.capitalize() for part in re.split(r"[-_]", entity.name)) + "Entity"
+    return create_model(
+        name,
+        entity_type=(str, ...),
+        entity_id=(str, ...),
+        version=(int, ...),
+        state=(entity.state_type, ...),
+    )
+
+
+def _state_endpoint(entity: EventSourcedEntity[Any], model: type[BaseModel]) -> Any:
+    async def read_state(request: Request, entity_id: EntityId) -> Response:
+        loaded = await _runner(request).load(entity, entity_id)
+        if loaded.version == 0:
+            raise EntityNotFound(entity.name, entity_id)
+        etag = f'"{loaded.version}"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"ETag": etag})
+        body = {
+            "entity_type": entity.name,
+            "entity_id": entity_id,
+            "version": loaded.version,
+            "state": loaded.state.model_dump(mode="json"),
+        }
+        return Response(
+            model(**body).model_dump_json(),
+            media_type="application/json",
+            headers={"ETag": etag},
+        )
+
+    return read_state
+
+
+def _history_endpoint(entity: EventSourcedEntity[Any], service_name: str) -> Any:
+    async def read_history(
+        request: Request,
+        entity_id: EntityId,
+        after: Annotated[int, Query(ge=0, description="Only versions above this.")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> EventPage:
+        runner = _runner(request)
+        stored = await runner.journal.entity_events(
+            entity.name, entity_id, after=after, limit=limit
+        )
+        if not stored and after == 0:
+            raise EntityNotFound(entity.name, entity_id)
+        events = []
+        for row in stored:
+            event = entity.event_from_stored(row.type, row.schema_version, row.data)
+            events.append(
+                cloud_event(
+                    service_name=service_name,
+                    entity_type=entity.name,
+                    entity_id=entity_id,
+                    event_id=row.event_id,
+                    type_name=row.type,
+                    version=row.version,
+                    schema_version=type(event).schema_version,
+                    data=event.model_dump(mode="json"),
+                    metadata=row.metadata,
+                    recorded_at=row.recorded_at,
+                    seq=row.seq,
+                )
+            )
+        next_after = stored[-1].version if len(stored) == limit else None
+        return EventPage(events=events, next_after=next_after)
+
+    return read_history
+
+
+def _add_unknown_routes(router: APIRouter, service: Service) -> None:
+    """Precise 404s for names that match no declared entity type or command."""
+
+    def explain(entity_type: str, command: str | None = None) -> None:
+        entity = service.entity_types.get(entity_type)
+        if entity is None:
+            raise UnknownEntityType(entity_type)
+        if command is not None and command not in entity.commands:
+            raise UnknownCommand(entity_type, command)
+
+    async def unknown_command(entity_type: str, entity_id: str, command: str) -> None:
+        explain(entity_type, command)
+        raise ProblemError(404, "not-found", "Not found")
+
+    async def unknown_entity(entity_type: str, entity_id: str) -> None:
+        explain(entity_type)
+        raise ProblemError(404, "not-found", "Not found")
+
+    router.add_api_route(
+        "/{entity_type}/{entity_id}/{command}",
+        unknown_command,
+        methods=["POST"],
+        include_in_schema=False,
+    )
+    router.add_api_route(
+        "/{entity_type}/{entity_id}", unknown_entity, methods=["GET"], include_in_schema=False
+    )

@@ -1,0 +1,94 @@
+"""create_app(): the routers and a lifespan that opens the pool and runs the housekeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
+
+from app.api.health import router as health_router
+from app.api.limits import BodyLimit
+from app.api.problems import install_problem_handlers
+from app.db.runtime import resolve_database_url
+from app.db.urls import libpq_url
+from app.journal.commands import CommandRunner, RunnerSettings
+from app.journal.repository import Journal
+from app.journal.routes import build_entity_router
+from app.sdk.service import Service, load_service
+from app.settings import Settings, get_settings
+
+log = logging.getLogger("sluice")
+
+PURGE_INTERVAL_SECONDS = 600
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    service: Service | None = None,
+    database_url: str | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    service = service or load_service(settings.service)
+    service_name = settings.service_name or service.name
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
+        pool = AsyncConnectionPool(
+            libpq_url(url),
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            kwargs={"autocommit": True},
+            open=False,
+            name="sluice",
+        )
+        await pool.open(wait=True, timeout=30)
+        journal = Journal(pool)
+        app.state.pool = pool
+        app.state.runner = CommandRunner(service, journal, _runner_settings(settings))
+        purger = asyncio.create_task(_purge_expired_commands(journal, settings))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await pool.close()
+
+    app = FastAPI(
+        title=f"Sluice — {service_name}",
+        version="1.0.0",
+        description=service.description or "Event-sourced entities over HTTP.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.include_router(health_router)
+    app.include_router(build_entity_router(service, service_name))
+    return app
+
+
+def _runner_settings(settings: Settings) -> RunnerSettings:
+    return RunnerSettings(
+        retries=settings.command_retries,
+        snapshot_every=settings.snapshot_every,
+        idempotency_ttl_seconds=settings.idempotency_ttl_seconds,
+        cache_size=settings.entity_cache_size,
+    )
+
+
+async def _purge_expired_commands(journal: Journal, settings: Settings) -> None:
+    """Idempotency records past their retention are dead weight; drop them now and then."""
+    while True:
+        try:
+            purged = await journal.purge_expired_commands(settings.idempotency_ttl_seconds)
+            if purged:
+                log.info("purged %d expired idempotency records", purged)
+        except Exception:
+            log.exception("purging expired idempotency records failed; will retry")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)

@@ -1,0 +1,182 @@
+"""EventSourcedEntity: a name, a state model, command handlers and event handlers.
+
+Handlers are plain functions so a service author can unit-test them without a database
+(see ``app.sdk.testing``). The platform owns loading, appending and concurrency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, TypeVar, get_type_hints
+
+from pydantic import BaseModel
+
+from app.sdk.events import Command, Event, Rejection
+
+S = TypeVar("S", bound=BaseModel)
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A decision that carries a reply for the caller, with or without events."""
+
+    events: Sequence[Event] = ()
+    reply: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a command handler decided, normalised."""
+
+    events: tuple[Event, ...]
+    reply: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    model: type[Command]
+    handler: Callable[..., Any]
+    summary: str = ""
+
+
+@dataclass
+class _Registry:
+    commands: dict[str, CommandSpec] = field(default_factory=dict)
+    event_types: dict[str, type[Event]] = field(default_factory=dict)
+    appliers: dict[type[Event], Callable[[Any, Any], Any]] = field(default_factory=dict)
+    upcasters: dict[tuple[str, int], Upcaster] = field(default_factory=dict)
+
+
+class EventSourcedEntity(Generic[S]):
+    """Declare an entity type; register handlers with the decorators below."""
+
+    def __init__(self, name: str, *, state: type[S], description: str = "") -> None:
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"entity name {name!r}: letters, digits, '-' and '_' only")
+        self.name = name
+        self.state_type = state
+        self.description = description
+        self._registry = _Registry()
+
+    # -- declaring -------------------------------------------------------------------------
+    def command(self, name: str, *, summary: str = "") -> Callable[[Callable[..., Any]], Any]:
+        """Register ``handler(state, command) -> Event | [Event] | Reply`` under ``name``."""
+
+        def register(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._registry.commands:
+                raise ValueError(f"{self.name}: command {name!r} declared twice")
+            model = _annotation_of(handler, 1, Command)
+            doc = summary or (inspect.getdoc(handler) or "").split("\n")[0]
+            self._registry.commands[name] = CommandSpec(name, model, handler, doc)
+            return handler
+
+        return register
+
+    def applies(self, handler: Callable[[S, Any], S]) -> Callable[[S, Any], S]:
+        """Register ``handler(state, event) -> state``; the event class comes from its hint."""
+        event_type = _annotation_of(handler, 1, Event)
+        self.register_event(event_type)
+        self._registry.appliers[event_type] = handler
+        return handler
+
+    def register_event(self, event_type: type[Event]) -> None:
+        known = self._registry.event_types.get(event_type.event_type)
+        if known is not None and known is not event_type:
+            raise ValueError(f"{self.name}: two events named {event_type.event_type!r}")
+        self._registry.event_types[event_type.event_type] = event_type
+
+    def upcaster(self, event_type: str, *, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function turning stored data of ``from_version`` into ``from_version+1``."""
+
+        def register(fn: Upcaster) -> Upcaster:
+            self._registry.upcasters[(event_type, from_version)] = fn
+            return fn
+
+        return register
+
+    # -- reading the declaration ------------------------------------------------------------
+    @property
+    def commands(self) -> Mapping[str, CommandSpec]:
+        return self._registry.commands
+
+    @property
+    def event_types(self) -> Mapping[str, type[Event]]:
+        return self._registry.event_types
+
+    def initial_state(self) -> S:
+        return self.state_type()
+
+    @cached_property
+    def state_schema(self) -> str:
+        """Fingerprint of the state model: a snapshot taken under another shape is ignored."""
+        schema = json.dumps(self.state_type.model_json_schema(), sort_keys=True)
+        return hashlib.sha256(schema.encode()).hexdigest()[:16]
+
+    # -- behaviour ------------------------------------------------------------------------
+    def apply(self, state: S, event: Event) -> S:
+        applier = self._registry.appliers.get(type(event))
+        if applier is None:
+            raise LookupError(f"{self.name}: no event handler for {type(event).__name__}")
+        return applier(state, event)
+
+    def fold(self, events: Sequence[Event], state: S | None = None) -> S:
+        current = self.initial_state() if state is None else state
+        for event in events:
+            current = self.apply(current, event)
+        return current
+
+    def decide(self, state: S, command_name: str, command: Command) -> Decision:
+        """Run a command handler. Raises Rejection; any other exception is a bug to surface."""
+        spec = self._registry.commands[command_name]
+        outcome = spec.handler(state, command)
+        return _normalise(self.name, outcome)
+
+    def event_from_stored(self, type_name: str, schema_version: int, data: Any) -> Event:
+        """Rebuild a stored event as the current model, upcasting old schema versions."""
+        event_type = self._registry.event_types.get(type_name)
+        if event_type is None:
+            raise LookupError(f"{self.name}: unknown stored event type {type_name!r}")
+        version = schema_version
+        while version < event_type.schema_version:
+            upcast = self._registry.upcasters.get((type_name, version))
+            if upcast is None:
+                raise LookupError(f"{self.name}: no upcaster for {type_name} v{version}")
+            data = upcast(dict(data))
+            version += 1
+        return event_type.model_validate(data)
+
+
+def _normalise(entity: str, outcome: Any) -> Decision:
+    if isinstance(outcome, Reply):
+        events, reply = tuple(outcome.events), outcome.reply
+    elif isinstance(outcome, Event):
+        events, reply = (outcome,), None
+    elif isinstance(outcome, Sequence) and not isinstance(outcome, str | bytes):
+        events, reply = tuple(outcome), None
+    else:
+        raise TypeError(f"{entity}: a command handler returns events or Reply, not {outcome!r}")
+    if not all(isinstance(event, Event) for event in events):
+        raise TypeError(f"{entity}: a command handler returned something that is not an Event")
+    return Decision(events, dict(reply) if reply is not None else None)
+
+
+def _annotation_of(fn: Callable[..., Any], index: int, base: type) -> Any:
+    params = list(inspect.signature(fn).parameters)
+    if len(params) <= index:
+        raise TypeError(f"{fn.__name__} takes (state, {base.__name__.lower()})")
+    hint = get_type_hints(fn).get(params[index])
+    if not (isinstance(hint, type) and issubclass(hint, base)):
+        raise TypeError(
+            f"{fn.__name__}: annotate parameter {params[index]!r} with a {base.__name__}"
+        )
+    return hint
+
+
+__all__ = ["Decision", "EventSourcedEntity", "Rejection", "Reply"]

@@ -1,0 +1,52 @@
+"""Every knob Sluice reads, from the environment (prefix ``SLUICE_``, plus ``DATABASE_URL``).
+
+Each field is documented in the README's settings table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SLUICE_DATABASE_URL"),
+        description="PostgreSQL to use. Unset: an embedded server under data_dir.",
+    )
+    data_dir: Path = Field(default=Path(".sluice"), description="Embedded PostgreSQL's home.")
+    service: str = Field(
+        default="app.services.ward:service",
+        description="The service to run, as 'module:attribute'.",
+    )
+    service_name: str | None = Field(
+        default=None, description="Name used in event sources; defaults to the service's own."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    pool_min_size: int = Field(default=4, ge=1)
+    pool_max_size: int = Field(default=16, ge=1)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Larger bodies get 413.")
+    snapshot_every: int = Field(default=100, ge=0, description="Snapshot each N events; 0: never.")
+    command_retries: int = Field(
+        default=8, ge=0, description="Re-decisions after a lost optimistic-concurrency race."
+    )
+    idempotency_ttl_seconds: float = Field(
+        default=24 * 3600, gt=0, description="How long an Idempotency-Key is remembered."
+    )
+    entity_cache_size: int = Field(
+        default=10_000, ge=0, description="Entities kept in memory; 0 disables the cache."
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
