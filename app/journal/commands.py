@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg import AsyncConnection
 from pydantic import BaseModel
 
 from app.journal.cache import EntityCache
@@ -114,52 +115,72 @@ class CommandRunner:
     async def _decide_and_append(
         self, entity: EventSourcedEntity[Any], request: CommandRequest, digest: str
     ) -> CommandOutcome:
-        key = (request.entity_type, request.entity_id)
-        for attempt in range(self.settings.retries + 1):
-            state, version, fresh = await self._current(entity, request.entity_id, attempt > 0)
-            if request.expected_version is not None and version != request.expected_version:
-                if not fresh:
-                    state, version, fresh = await self._current(entity, request.entity_id, True)
-                if version != request.expected_version:
-                    raise VersionMismatch(expected=request.expected_version, current=version)
-            try:
-                decision = entity.decide(state, request.command, request.body)
-            except Rejection as rejection:
-                if not fresh and await self._is_stale(key, version):
-                    continue
-                raise CommandRejected(
-                    rejection.reason, version=version, detail=rejection.detail
-                ) from None
-            if not decision.events and not fresh and await self._is_stale(key, version):
-                continue
-            result = self._result(entity, request.entity_id, version, decision)
-            if not decision.events and not request.idempotency_key:
-                return CommandOutcome(result)
-            try:
-                await self._append(entity, request, digest, state, version, decision, result)
-            except VersionConflict:
-                self.cache.forget(key)
-                if request.expected_version is not None:
-                    current = await self.journal.current_version(*key)
-                    raise VersionMismatch(
-                        expected=request.expected_version, current=current
-                    ) from None
-                continue
-            except IdempotencyKeyTaken:
-                stored = await self._stored_reply(request, digest)
-                if stored is None:  # the holder was an expired record, now forgotten
-                    continue
-                return CommandOutcome(stored, replayed=True)
-            return CommandOutcome(result)
+        """First try on cached state; after a lost race, retry during an exclusive turn."""
+        outcome = await self._attempt(entity, request, digest, conn=None)
+        for _ in range(self.settings.retries):
+            if outcome is not None:
+                return outcome
+            async with self.journal.entity_turn(request.entity_type, request.entity_id) as conn:
+                outcome = await self._attempt(entity, request, digest, conn=conn)
+        if outcome is not None:
+            return outcome
         raise ContentionExhausted(self.settings.retries + 1)
 
+    async def _attempt(
+        self,
+        entity: EventSourcedEntity[Any],
+        request: CommandRequest,
+        digest: str,
+        conn: AsyncConnection | None,
+    ) -> CommandOutcome | None:
+        """Decide and append once; None means "lost a race, try again on fresh state"."""
+        key = (request.entity_type, request.entity_id)
+        state, version, fresh = await self._current(entity, request.entity_id, conn)
+        if request.expected_version is not None and version != request.expected_version:
+            if not fresh:
+                state, version, fresh = await self._current(entity, request.entity_id, conn, True)
+            if version != request.expected_version:
+                raise VersionMismatch(expected=request.expected_version, current=version)
+        try:
+            decision = entity.decide(state, request.command, request.body)
+        except Rejection as rejection:
+            if not fresh and await self._is_stale(key, version):
+                return None
+            raise CommandRejected(
+                rejection.reason, version=version, detail=rejection.detail
+            ) from None
+        if not decision.events and not fresh and await self._is_stale(key, version):
+            return None
+        result = self._result(entity, request.entity_id, version, decision)
+        if not decision.events and not request.idempotency_key:
+            return CommandOutcome(result)
+        try:
+            await self._append(entity, request, digest, state, version, decision, result, conn)
+        except VersionConflict:
+            self.cache.forget(key)
+            if request.expected_version is not None:
+                current = await self.journal.current_version(*key)
+                raise VersionMismatch(expected=request.expected_version, current=current) from None
+            return None
+        except IdempotencyKeyTaken:
+            stored = await self._stored_reply(request, digest)
+            return None if stored is None else CommandOutcome(stored, replayed=True)
+        return CommandOutcome(result)
+
     async def _current(
-        self, entity: EventSourcedEntity[Any], entity_id: str, force_fresh: bool
+        self,
+        entity: EventSourcedEntity[Any],
+        entity_id: str,
+        conn: AsyncConnection | None,
+        force_fresh: bool = False,
     ) -> tuple[Any, int, bool]:
-        cached = None if force_fresh else self.cache.get((entity.name, entity_id))
+        """State and version: cached on a first try, always fresh during a turn."""
+        use_cache = conn is None and not force_fresh
+        cached = self.cache.get((entity.name, entity_id)) if use_cache else None
         if cached is not None:
             return cached[0], cached[1], False
-        loaded = await self.load(entity, entity_id)
+        loaded = await self.journal.load(entity, entity_id, conn)
+        self.cache.put((entity.name, entity_id), loaded.state, loaded.version)
         return loaded.state, loaded.version, True
 
     async def _is_stale(self, key: tuple[str, str], version: int) -> bool:
@@ -196,6 +217,7 @@ class CommandRunner:
         version: int,
         decision: Decision,
         result: CommandResult,
+        conn: AsyncConnection | None,
     ) -> None:
         new_state = entity.fold(decision.events, state)
         every = self.settings.snapshot_every
@@ -211,6 +233,7 @@ class CommandRunner:
             idempotency=self._record(request, digest, result),
             snapshot=Snapshot(result.version, new_state) if crosses else None,
             state_schema=entity.state_schema,
+            conn=conn,
         )
         self.cache.put((entity.name, request.entity_id), new_state, result.version)
 

