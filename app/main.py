@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.api.health import router as health_router
 from app.api.limits import BodyLimit
+from app.api.openapi import install_openapi, operation_id
 from app.api.problems import install_problem_handlers
 from app.db.runtime import resolve_database_url
 from app.db.urls import libpq_url
@@ -65,7 +66,9 @@ def create_app(
         version="1.0.0",
         description=service.description or "Event-sourced entities over HTTP.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
+    install_openapi(app)
     install_problem_handlers(app)
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)

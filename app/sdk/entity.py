@@ -144,6 +144,12 @@ class EventSourcedEntity(Generic[S]):
         if event_type is None:
             raise LookupError(f"{self.name}: unknown stored event type {type_name!r}")
         version = schema_version
+        if version > event_type.schema_version:
+            # Written by newer code: reading it as the older model would silently drop fields.
+            raise LookupError(
+                f"{self.name}: stored {type_name} v{version} is newer than this code's "
+                f"v{event_type.schema_version}"
+            )
         while version < event_type.schema_version:
             upcast = self._registry.upcasters.get((type_name, version))
             if upcast is None:

@@ -23,6 +23,8 @@ class Event(BaseModel):
         cls, *, type_name: str | None = None, schema_version: int = 1, **kwargs: Any
     ) -> None:
         super().__init_subclass__(**kwargs)
+        if type_name == "":
+            raise ValueError(f"{cls.__name__}: type_name must not be empty")
         if schema_version < 1:
             raise ValueError(f"{cls.__name__}: schema_version starts at 1")
         cls.event_type = type_name or cls.__name__

@@ -57,7 +57,8 @@ class CommandOutcome(Generic[S]):
         self._not_rejected()
         assert self.reply is not None, "expected a reply, got none"
         for name, value in fields.items():
-            assert self.reply.get(name) == value, f"reply[{name!r}]: {self.reply.get(name)!r}"
+            assert name in self.reply, f"reply has no {name!r}: {self.reply!r}"
+            assert self.reply[name] == value, f"reply[{name!r}]: {self.reply[name]!r}"
         return self
 
     def _not_rejected(self) -> None:
