@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from app.settings import Settings, get_settings
+from app.settings import ConfigurationError, Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,12 +27,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = get_settings()
-    if args.command == "serve":
-        return _serve(settings, args.host, args.port, migrate=not args.no_migrate)
-    if args.command == "migrate":
-        return _migrate(settings)
-    return _openapi(settings, args.output)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    try:
+        settings = get_settings()
+        if args.command == "serve":
+            return _serve(settings, args.host, args.port, migrate=not args.no_migrate)
+        if args.command == "migrate":
+            return _migrate(settings)
+        return _openapi(settings, args.output)
+    except ConfigurationError as error:
+        print(f"sluice: {error}", file=sys.stderr)
+        return 2
 
 
 def _serve(settings: Settings, host: str | None, port: int | None, *, migrate: bool) -> int:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from psycopg_pool import AsyncConnectionPool
 
 from app.api.health import router as health_router
@@ -53,6 +56,9 @@ def create_app(
         app.state.pool = pool
         app.state.runner = CommandRunner(service, journal, _runner_settings(settings))
         purger = asyncio.create_task(_purge_expired_commands(journal, settings))
+        # Everything loaded so far lives as long as the process: keep it out of the collector's
+        # full passes, which otherwise walk it all (~100 ms pauses, the whole p99 budget).
+        gc.freeze()
         try:
             yield
         finally:
@@ -67,6 +73,7 @@ def create_app(
         description=service.description or "Event-sourced entities over HTTP.",
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        telemetry=_telemetry(),
     )
     install_openapi(app)
     install_problem_handlers(app)
@@ -74,6 +81,14 @@ def create_app(
     app.include_router(health_router)
     app.include_router(build_entity_router(service, service_name))
     return app
+
+
+def _telemetry() -> TelemetryConfig:
+    """FastAPI's OpenTelemetry hooks only when an exporter is configured: otherwise they look
+    up the global providers (reading os.environ) on every request, ~7% of a command's CPU."""
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return {}
+    return {"tracing": False, "metrics": False, "logs": False}
 
 
 def _runner_settings(settings: Settings) -> RunnerSettings:

@@ -12,6 +12,10 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class ConfigurationError(RuntimeError):
+    """The settings cannot work together; the CLI prints this and exits 2."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
 
@@ -21,6 +25,10 @@ class Settings(BaseSettings):
         description="PostgreSQL to use. Unset: an embedded server under data_dir.",
     )
     data_dir: Path = Field(default=Path(".sluice"), description="Embedded PostgreSQL's home.")
+    embedded: bool = Field(
+        default=True,
+        description="Start an embedded PostgreSQL when DATABASE_URL is unset (false in images).",
+    )
     service: str = Field(
         default="app.services.ward:service",
         description="The service to run, as 'module:attribute'.",

@@ -32,7 +32,13 @@ from app.journal.errors import (
     VersionMismatch,
 )
 from app.journal.locks import KeyedLocks
-from app.journal.repository import IdempotencyRecord, Journal, LoadedEntity, Snapshot
+from app.journal.repository import (
+    IdempotencyRecord,
+    Journal,
+    LoadedEntity,
+    PendingAppend,
+    Snapshot,
+)
 from app.journal.results import AppendedEvent, CommandResult
 from app.sdk.entity import Decision, EventSourcedEntity
 from app.sdk.events import Command, Rejection
@@ -115,9 +121,13 @@ class CommandRunner:
     async def _decide_and_append(
         self, entity: EventSourcedEntity[Any], request: CommandRequest, digest: str
     ) -> CommandOutcome:
-        """First try on cached state; after a lost race, retry during an exclusive turn."""
+        """Try on cached state, then once more on fresh state (a stale cache is the usual
+        loser); only sustained contention gets an exclusive turn, which nobody can beat."""
         outcome = await self._attempt(entity, request, digest, conn=None)
-        for _ in range(self.settings.retries):
+        if outcome is None and self.settings.retries > 0:
+            self.cache.forget((request.entity_type, request.entity_id))
+            outcome = await self._attempt(entity, request, digest, conn=None)
+        for _ in range(self.settings.retries - 1):
             if outcome is not None:
                 return outcome
             async with self.journal.entity_turn(request.entity_type, request.entity_id) as conn:
@@ -222,19 +232,18 @@ class CommandRunner:
         new_state = entity.fold(decision.events, state)
         every = self.settings.snapshot_every
         crosses = every > 0 and version // every != result.version // every
-        await self.journal.append(
+        events = zip(result.events, decision.events, strict=True)
+        pending = PendingAppend(
             entity_type=entity.name,
             entity_id=request.entity_id,
             first_version=version + 1,
-            events=[
-                (e.event_id, event) for e, event in zip(result.events, decision.events, strict=True)
-            ],
+            events=[(appended.event_id, event) for appended, event in events],
             metadata={"command": request.command, **request.metadata},
             idempotency=self._record(request, digest, result),
             snapshot=Snapshot(result.version, new_state) if crosses else None,
             state_schema=entity.state_schema,
-            conn=conn,
         )
+        await self.journal.append(pending, conn)
         self.cache.put((entity.name, request.entity_id), new_state, result.version)
 
     def _record(

@@ -7,6 +7,7 @@ autocommitted statement, which is what makes an append atomic and one round trip
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,11 +18,11 @@ from typing import Any, Generic, TypeVar
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from app.journal import sql
+from app.journal.batching import AppendBatcher
 from app.journal.errors import IdempotencyKeyTaken, VersionConflict
 from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Event
@@ -43,6 +44,14 @@ class IdempotencyRecord:
     key: str
     request_hash: str
     reply: dict[str, Any]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "key": self.key,
+            "request_hash": self.request_hash,
+            "reply": self.reply,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,53 @@ class Snapshot:
     state: BaseModel
 
 
+@dataclass(frozen=True)
+class PendingAppend:
+    """One command's writes: events at versions first_version, first_version + 1, …"""
+
+    entity_type: str
+    entity_id: str
+    first_version: int
+    events: Sequence[tuple[uuid.UUID, Event]]
+    metadata: dict[str, Any]
+    idempotency: IdempotencyRecord | None = None
+    snapshot: Snapshot | None = None
+    state_schema: str = ""
+
+    def event_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "event_id": str(event_id),
+                "entity_type": self.entity_type,
+                "entity_id": self.entity_id,
+                "version": self.first_version + offset,
+                "type": event.event_type,
+                "schema_version": event.schema_version,
+                "data": event.model_dump(mode="json"),
+                "metadata": self.metadata,
+            }
+            for offset, (event_id, event) in enumerate(self.events)
+        ]
+
+    def snapshot_row(self) -> dict[str, Any]:
+        assert self.snapshot is not None
+        return {
+            "entity_type": self.entity_type,
+            "entity_id": self.entity_id,
+            "version": self.snapshot.version,
+            "state_schema": self.state_schema,
+            "state": self.snapshot.state.model_dump(mode="json"),
+        }
+
+
 class Journal:
     """Each method runs on a pooled connection, or on ``conn`` when one is given (a turn)."""
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, *, max_batch: int = 200, max_in_flight: int = 4
+    ) -> None:
         self.pool = pool
+        self.batcher = AppendBatcher(self._write, max_batch=max_batch, max_in_flight=max_in_flight)
 
     @asynccontextmanager
     async def _connection(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
@@ -122,49 +173,18 @@ class Journal:
             row = await (await conn.execute(sql.CURRENT_VERSION, params)).fetchone()
         return int(row[0]) if row else 0
 
-    async def append(
-        self,
-        *,
-        entity_type: str,
-        entity_id: str,
-        first_version: int,
-        events: Sequence[tuple[uuid.UUID, Event]],
-        metadata: dict[str, Any],
-        idempotency: IdempotencyRecord | None = None,
-        snapshot: Snapshot | None = None,
-        state_schema: str = "",
-        conn: AsyncConnection | None = None,
-    ) -> None:
-        """Write events (versions first_version, +1, …), outbox rows, idempotency, snapshot.
+    async def append(self, pending: PendingAppend, conn: AsyncConnection | None = None) -> None:
+        """Write one command's events, outbox rows, idempotency record and snapshot, atomically.
 
-        Raises VersionConflict when another writer took one of those versions first, and
+        Without ``conn`` the append joins a group commit with whatever else is being appended.
+        Raises VersionConflict when another writer took one of these versions first, and
         IdempotencyKeyTaken when another request stored a reply under the same key first.
         """
-        rows = [
-            {
-                "event_id": str(event_id),
-                "version": first_version + offset,
-                "type": event.event_type,
-                "schema_version": event.schema_version,
-                "data": event.model_dump(mode="json"),
-            }
-            for offset, (event_id, event) in enumerate(events)
-        ]
-        params = {
-            **_lock_params(entity_type, entity_id),
-            "events": Jsonb(rows),
-            "metadata": Jsonb(metadata),
-            "scope": idempotency.scope if idempotency else None,
-            "key": idempotency.key if idempotency else None,
-            "request_hash": idempotency.request_hash if idempotency else None,
-            "reply": Jsonb(idempotency.reply) if idempotency else None,
-            "snapshot_version": snapshot.version if snapshot else None,
-            "state_schema": state_schema,
-            "snapshot": Jsonb(snapshot.state.model_dump(mode="json")) if snapshot else None,
-        }
         try:
-            async with self._connection(conn) as conn:
-                await conn.execute(sql.APPEND, params)
+            if conn is None:
+                await self.batcher.append(pending)
+            else:
+                await self._write([pending], conn)
         except psycopg.errors.UniqueViolation as error:
             constraint = error.diag.constraint_name
             if constraint == sql.ENTITY_VERSION_CONSTRAINT:
@@ -172,6 +192,18 @@ class Journal:
             if constraint == sql.COMMAND_LOG_CONSTRAINT:
                 raise IdempotencyKeyTaken(str(error)) from error
             raise
+
+    async def _write(
+        self, batch: Sequence[PendingAppend], conn: AsyncConnection | None = None
+    ) -> None:
+        params = {
+            "lock_namespace": sql.ENTITY_LOCK_NAMESPACE,
+            "events": _json([row for pending in batch for row in pending.event_rows()]),
+            "commands": _json([p.idempotency.row() for p in batch if p.idempotency]),
+            "snapshots": _json([p.snapshot_row() for p in batch if p.snapshot]),
+        }
+        async with self._connection(conn) as conn:
+            await conn.execute(sql.APPEND_BATCH, params)
 
     async def find_command(self, scope: str, key: str, ttl: float) -> StoredCommand | None:
         params = {"scope": scope, "key": key, "ttl": ttl}
@@ -197,6 +229,10 @@ class Journal:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
             await cursor.execute(sql.ENTITY_EVENTS, params)
             return [StoredEvent(**row) for row in await cursor.fetchall()]
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
 
 
 def _lock_params(entity_type: str, entity_id: str) -> dict[str, Any]:

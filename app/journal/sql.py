@@ -1,7 +1,8 @@
 """The journal's SQL, kept in one place so the concurrency reasoning sits next to it.
 
 Appending is ONE statement (so one round trip, atomic under autocommit): the events, their outbox
-rows, the idempotency record and the snapshot are written together or not at all. Concurrency:
+rows, the idempotency records and the snapshots of a batch of commands (group commit, see
+app/journal/batching.py) are written together or not at all. Concurrency:
   * two writers deciding on the same entity version both try to insert ``version = n+1``; the
     unique ``events_entity_version_key`` lets exactly one commit, the other gets a
     UniqueViolation naming that constraint and re-decides on fresh state;
@@ -40,28 +41,41 @@ ENTITY_LOCK_KEY = "%(lock_namespace)s, hashtext(%(entity_type)s || '/' || %(enti
 TAKE_ENTITY_TURN = f"SELECT pg_advisory_lock({ENTITY_LOCK_KEY})"
 END_ENTITY_TURN = f"SELECT pg_advisory_unlock({ENTITY_LOCK_KEY})"
 
-APPEND = f"""
-WITH turn AS (
-    SELECT pg_advisory_xact_lock_shared({ENTITY_LOCK_KEY})
+# One statement appends a whole batch: the commands of several entities (each entity at most
+# once, since a process runs one command per entity at a time), committed together. A unique
+# violation fails the whole batch; the caller then re-runs its items one by one to attribute it.
+APPEND_BATCH = """
+WITH batch AS (
+    SELECT * FROM ROWS FROM (
+        jsonb_to_recordset(%(events)s::jsonb) AS (
+            event_id uuid, entity_type text, entity_id text, version int, type text,
+            schema_version int, data jsonb, metadata jsonb)
+    ) WITH ORDINALITY AS e(
+        event_id, entity_type, entity_id, version, type, schema_version, data, metadata, ord)
+), turns AS (
+    SELECT pg_advisory_xact_lock_shared(
+        %(lock_namespace)s, hashtext(entity_type || '/' || entity_id))
+    FROM (SELECT DISTINCT entity_type, entity_id FROM batch) AS entities
 ), new_events AS (
     INSERT INTO events
         (event_id, entity_type, entity_id, version, type, schema_version, data, metadata)
-    SELECT e.event_id, %(entity_type)s, %(entity_id)s, e.version, e.type, e.schema_version,
-           e.data, %(metadata)s
-    FROM turn, jsonb_to_recordset(%(events)s) AS e(
-        event_id uuid, version int, type text, schema_version int, data jsonb)
+    SELECT event_id, entity_type, entity_id, version, type, schema_version, data, metadata
+    FROM batch
+    WHERE (SELECT count(*) FROM turns) >= 0  -- take every entity's shared lock first
+    ORDER BY ord
     RETURNING id
 ), new_outbox AS (
     INSERT INTO outbox (event_row_id) SELECT id FROM new_events ORDER BY id
-), new_command AS (
+), new_commands AS (
     INSERT INTO command_log (scope, key, request_hash, reply)
-    SELECT %(scope)s, %(key)s, %(request_hash)s, %(reply)s
-    WHERE %(key)s::text IS NOT NULL
-), new_snapshot AS (
+    SELECT scope, key, request_hash, reply
+    FROM jsonb_to_recordset(%(commands)s::jsonb)
+        AS c(scope text, key text, request_hash text, reply jsonb)
+), new_snapshots AS (
     INSERT INTO snapshots (entity_type, entity_id, version, state_schema, state)
-    SELECT %(entity_type)s, %(entity_id)s, %(snapshot_version)s, %(state_schema)s,
-           %(snapshot)s
-    WHERE %(snapshot)s::jsonb IS NOT NULL
+    SELECT entity_type, entity_id, version, state_schema, state
+    FROM jsonb_to_recordset(%(snapshots)s::jsonb)
+        AS s(entity_type text, entity_id text, version int, state_schema text, state jsonb)
     ON CONFLICT (entity_type, entity_id) DO UPDATE
         SET version = excluded.version, state_schema = excluded.state_schema,
             state = excluded.state, taken_at = now()

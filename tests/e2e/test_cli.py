@@ -61,3 +61,21 @@ def test_migrate_command_upgrades_the_named_database(empty_database_url: str) ->
     )
     assert result.returncode == 0, result.stderr
     assert "latest schema" in result.stdout
+
+
+def test_without_embedded_server_database_url_is_required(tmp_path: Path) -> None:
+    """What the container image runs: SLUICE_EMBEDDED=false and no DATABASE_URL must refuse."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update({"SLUICE_EMBEDDED": "false", "SLUICE_DATA_DIR": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "sluice: DATABASE_URL is required (SLUICE_EMBEDDED=false: no embedded server)"
+    )
+    assert not (tmp_path / "pg").exists()
