@@ -20,8 +20,9 @@ from app.api.problems import install_problem_handlers
 from app.db.runtime import resolve_database_url
 from app.db.urls import libpq_url
 from app.journal.commands import CommandRunner, RunnerSettings
+from app.journal.dispatch import CommandDispatch
 from app.journal.repository import Journal
-from app.journal.routes import build_entity_router
+from app.journal.routes import add_entity_routes
 from app.sdk.service import Service, load_service
 from app.settings import Settings, get_settings
 
@@ -77,9 +78,10 @@ def create_app(
     )
     install_openapi(app)
     install_problem_handlers(app)
+    app.add_middleware(CommandDispatch, service=service)  # inside BodyLimit: limits apply
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
-    app.include_router(build_entity_router(service, service_name))
+    add_entity_routes(app.router, service, service_name)
     return app
 
 

@@ -281,3 +281,11 @@ async def test_problem_for_unknown_route_and_method(client: httpx.AsyncClient) -
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).json() == {"status": "ready"}
+
+
+async def test_malformed_idempotency_key_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/entities/patient/p1/admit", json=ADMIT, headers={"Idempotency-Key": "has space"}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["pointer"] == "#/Idempotency-Key"

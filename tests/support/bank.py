@@ -72,6 +72,16 @@ def withdraw(state: Account, command: Withdraw) -> Reply:
     )
 
 
+class Audit(Command):
+    pass
+
+
+@account.command("audit")
+def audit(state: Account, command: Audit) -> MoneyDeposited:
+    """A handler with a bug: the platform must answer 500 and store nothing."""
+    raise RuntimeError("bug in the audit handler")
+
+
 @account.upcaster("AccountOpened", from_version=1)
 def opened_v1_to_v2(data: dict) -> dict:
     return {**data, "currency": "EUR"}
