@@ -36,11 +36,11 @@ class Settings(BaseSettings):
     service_name: str | None = Field(
         default=None, description="Name used in event sources; defaults to the service's own."
     )
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field(default="127.0.0.1", description="Where `sluice serve` listens.")
+    port: int = Field(default=8000, description="Where `sluice serve` listens.")
 
-    pool_min_size: int = Field(default=4, ge=1)
-    pool_max_size: int = Field(default=16, ge=1)
+    pool_min_size: int = Field(default=4, ge=1, description="Connections kept open.")
+    pool_max_size: int = Field(default=16, ge=1, description="Connections at most.")
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Larger bodies get 413.")
     snapshot_every: int = Field(default=100, ge=0, description="Snapshot each N events; 0: never.")
