@@ -128,7 +128,7 @@ def _es_aggregate() -> type:
 def eventsourcing_saver(db: BenchDatabase, url: str) -> Callable[[int], Callable[[], None]]:
     from eventsourcing.application import Application
 
-    Patient = _es_aggregate()  # noqa: N806
+    patient_type = _es_aggregate()
 
     parts = db.libpq_parts(url)
     env = {
@@ -144,7 +144,7 @@ def eventsourcing_saver(db: BenchDatabase, url: str) -> Callable[[int], Callable
     application = Application(env=env)
 
     def make(_: int) -> Callable[[], None]:
-        return lambda: application.save(Patient(VITALS))
+        return lambda: application.save(patient_type(VITALS))
 
     return make
 
@@ -213,7 +213,7 @@ def wrk(url: str, connections: int, seconds: float, script: Path | None) -> dict
     command += ["--latency", "--timeout", "5s"]
     if script:
         command += ["-s", str(script)]
-    output = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
@@ -231,7 +231,14 @@ def _ms(value: str) -> float:
 def http_bench(url: str, seconds: float, trials: int) -> list[list[object]]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    log = tempfile.NamedTemporaryFile(prefix="sluice-bench-", suffix=".log", delete=False)
+    log_path = Path(tempfile.gettempdir()) / f"sluice-bench-{port}.log"
+    with log_path.open("wb") as log:
+        return _http_rows(base, url, port, log, seconds, trials)
+
+
+def _http_rows(
+    base: str, url: str, port: int, log: Any, seconds: float, trials: int
+) -> list[list[object]]:
     server = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-migrate"],
         env={**os.environ, "DATABASE_URL": url, "SLUICE_POOL_MAX_SIZE": "16"},
