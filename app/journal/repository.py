@@ -196,14 +196,17 @@ class Journal:
     async def _write(
         self, batch: Sequence[PendingAppend], conn: AsyncConnection | None = None
     ) -> None:
+        commands = [p.idempotency.row() for p in batch if p.idempotency]
+        snapshots = [p.snapshot_row() for p in batch if p.snapshot]
         params = {
             "lock_namespace": sql.ENTITY_LOCK_NAMESPACE,
             "events": _json([row for pending in batch for row in pending.event_rows()]),
-            "commands": _json([p.idempotency.row() for p in batch if p.idempotency]),
-            "snapshots": _json([p.snapshot_row() for p in batch if p.snapshot]),
+            "commands": _json(commands),
+            "snapshots": _json(snapshots),
         }
+        statement = sql.APPEND_BATCH[bool(commands), bool(snapshots)]
         async with self._connection(conn) as conn:
-            await conn.execute(sql.APPEND_BATCH, params)
+            await conn.execute(statement, params)
 
     async def find_command(self, scope: str, key: str, ttl: float) -> StoredCommand | None:
         params = {"scope": scope, "key": key, "ttl": ttl}

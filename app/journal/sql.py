@@ -44,7 +44,9 @@ END_ENTITY_TURN = f"SELECT pg_advisory_unlock({ENTITY_LOCK_KEY})"
 # One statement appends a whole batch: the commands of several entities (each entity at most
 # once, since a process runs one command per entity at a time), committed together. A unique
 # violation fails the whole batch; the caller then re-runs its items one by one to attribute it.
-APPEND_BATCH = """
+# The idempotency and snapshot parts are left out when a batch has none: planning and running
+# them on empty input cost ~110 us per statement, a third of an uncontended append.
+_APPEND_EVENTS = """
 WITH batch AS (
     SELECT * FROM ROWS FROM (
         jsonb_to_recordset(%(events)s::jsonb) AS (
@@ -66,12 +68,16 @@ WITH batch AS (
     RETURNING id
 ), new_outbox AS (
     INSERT INTO outbox (event_row_id) SELECT id FROM new_events ORDER BY id
-), new_commands AS (
+)"""
+
+_APPEND_COMMANDS = """, new_commands AS (
     INSERT INTO command_log (scope, key, request_hash, reply)
     SELECT scope, key, request_hash, reply
     FROM jsonb_to_recordset(%(commands)s::jsonb)
         AS c(scope text, key text, request_hash text, reply jsonb)
-), new_snapshots AS (
+)"""
+
+_APPEND_SNAPSHOTS = """, new_snapshots AS (
     INSERT INTO snapshots (entity_type, entity_id, version, state_schema, state)
     SELECT entity_type, entity_id, version, state_schema, state
     FROM jsonb_to_recordset(%(snapshots)s::jsonb)
@@ -80,9 +86,16 @@ WITH batch AS (
         SET version = excluded.version, state_schema = excluded.state_schema,
             state = excluded.state, taken_at = now()
         WHERE snapshots.version < excluded.version
-)
-SELECT count(*) FROM new_events
-"""
+)"""
+
+APPEND_BATCH = {
+    (commands, snapshots): _APPEND_EVENTS
+    + (_APPEND_COMMANDS if commands else "")
+    + (_APPEND_SNAPSHOTS if snapshots else "")
+    + "\nSELECT count(*) FROM new_events\n"
+    for commands in (False, True)
+    for snapshots in (False, True)
+}
 
 FIND_COMMAND = """
 SELECT request_hash, reply, created_at > now() - make_interval(secs => %(ttl)s) AS live
