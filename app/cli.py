@@ -58,6 +58,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, migrate: b
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,
+        ws_ping_interval=settings.ws_ping_interval_seconds,
+        ws_ping_timeout=settings.ws_ping_timeout_seconds,
     )
     return 0
 

@@ -23,8 +23,15 @@ from app.journal.commands import CommandRunner, RunnerSettings
 from app.journal.dispatch import CommandDispatch
 from app.journal.repository import Journal
 from app.journal.routes import add_entity_routes
+from app.relay.listener import Listener
+from app.relay.sequencer import Sequencer
+from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
 from app.sdk.service import Service, load_service
 from app.settings import Settings, get_settings
+from app.stream.hub import LogHub
+from app.stream.log import EventLog
+from app.stream.routes import router as stream_router
+from app.stream.subscription import SubscriptionLimits
 
 log = logging.getLogger("sluice")
 
@@ -56,6 +63,31 @@ def create_app(
         journal = Journal(pool)
         app.state.pool = pool
         app.state.runner = CommandRunner(service, journal, _runner_settings(settings))
+        listener = Listener(libpq_url(url), [OUTBOX_CHANNEL, LOG_CHANNEL])
+        sequencer = Sequencer(
+            libpq_url(url),
+            listener,
+            batch_size=settings.sequencer_batch_size,
+            poll_interval=settings.relay_poll_seconds,
+            standby_interval=settings.leader_retry_seconds,
+        )
+        event_log = EventLog(pool, service, service_name)
+        hub = LogHub(
+            event_log,
+            listener,
+            buffer_size=settings.log_buffer_size,
+            poll_interval=settings.relay_poll_seconds,
+        )
+        app.state.sequencer, app.state.event_log, app.state.hub = sequencer, event_log, hub
+        app.state.subscriptions = set()
+        app.state.subscription_limits = SubscriptionLimits(
+            queue_size=settings.ws_queue_size,
+            slow_after=settings.ws_slow_after_seconds,
+            poll_interval=settings.relay_poll_seconds,
+        )
+        listener.start()
+        sequencer.start()
+        await hub.start()
         purger = asyncio.create_task(_purge_expired_commands(journal, settings))
         # Everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all (~100 ms pauses, the whole p99 budget).
@@ -66,6 +98,9 @@ def create_app(
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await hub.stop()
+            await sequencer.stop()
+            await listener.stop()
             await pool.close()
 
     app = FastAPI(
@@ -81,6 +116,7 @@ def create_app(
     app.add_middleware(CommandDispatch, service=service)  # inside BodyLimit: limits apply
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
+    app.include_router(stream_router)
     add_entity_routes(app.router, service, service_name)
     return app
 

@@ -50,6 +50,30 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: float = Field(
         default=24 * 3600, gt=0, description="How long an Idempotency-Key is remembered."
     )
+    sequencer_batch_size: int = Field(
+        default=5000, ge=1, description="Outbox rows the sequencer numbers per transaction."
+    )
+    relay_poll_seconds: float = Field(
+        default=0.5, gt=0, description="Poll interval behind NOTIFY (sequencer, log hub)."
+    )
+    leader_retry_seconds: float = Field(
+        default=1.0, gt=0, description="How often a standby tries to take over leadership."
+    )
+    log_buffer_size: int = Field(
+        default=10_000, ge=1, description="Recent log events each process keeps in memory."
+    )
+    ws_queue_size: int = Field(
+        default=1000, ge=1, description="Events queued per WebSocket client at most."
+    )
+    ws_slow_after_seconds: float = Field(
+        default=2.0, gt=0, description="A client whose queue stays full this long is closed 4008."
+    )
+    ws_ping_interval_seconds: float = Field(
+        default=20.0, gt=0, description="The server pings WebSocket clients this often."
+    )
+    ws_ping_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="A client that does not answer a ping in time is closed."
+    )
     entity_cache_size: int = Field(
         default=10_000, ge=0, description="Entities kept in memory; 0 disables the cache."
     )

@@ -92,7 +92,7 @@ APPEND_BATCH = {
     (commands, snapshots): _APPEND_EVENTS
     + (_APPEND_COMMANDS if commands else "")
     + (_APPEND_SNAPSHOTS if snapshots else "")
-    + "\nSELECT count(*) FROM new_events\n"
+    + "\nSELECT (SELECT count(*) FROM new_events), pg_notify('sluice_outbox', '')\n"
     for commands in (False, True)
     for snapshots in (False, True)
 }

@@ -10,6 +10,7 @@ import psycopg
 from app.main import create_app
 from app.settings import Settings
 from tests.support.db import table_counts
+from tests.support.relay import assert_log_is_gapless, sequenced
 from tests.support.servers import uvicorn_in_thread
 from tests.support.ward import ADMIT, vitals
 
@@ -33,7 +34,8 @@ async def test_fifty_concurrent_commands_to_one_entity(
     ).fetchall()
     assert [version for version, _ in stored] == list(range(1, 52))
     assert sorted(int(pulse) for _, pulse in stored[1:]) == [60 + i for i in range(50)]
-    assert table_counts(db)["outbox"] == 51
+    await sequenced(database_url, 51)
+    assert_log_is_gapless(db, 51)
 
 
 async def test_racing_requests_with_one_key_on_two_servers_append_once(

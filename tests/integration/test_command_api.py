@@ -6,7 +6,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.db import table_counts
+from tests.support.db import settled_counts, table_counts
 from tests.support.ward import ADMIT, vitals
 
 PROBLEM = "application/problem+json"
@@ -157,7 +157,7 @@ async def test_refused_commands_change_nothing(
     await admit(client)
     key = {"Idempotency-Key": "only-once"}
     await client.post("/entities/patient/p1/record-vitals", json=vitals(), headers=key)
-    before = table_counts(db)
+    before = await settled_counts(db)
     refused = [
         await client.post("/entities/patient/p1/admit", json=ADMIT),  # rejected
         await client.post(
@@ -182,7 +182,7 @@ async def test_refused_commands_change_nothing(
     ]
     assert [r.status_code for r in refused] == [409, 409, 422, 413, 400, 422, 409]
     assert all(r.headers["content-type"] == PROBLEM for r in refused)
-    assert table_counts(db) == before
+    assert await settled_counts(db) == before
 
 
 async def test_if_match_guards_the_version(client: httpx.AsyncClient) -> None:
@@ -262,11 +262,11 @@ async def test_command_with_no_event_replies_and_writes_nothing(
     alert = {"ward": "W1", "score": 6, "risk": "medium", "reasons": ["pulse"]}
     raised = await client.post("/entities/alert/p1/raise", json=alert)
     assert [e["type"] for e in raised.json()["events"]] == ["alert.AlertRaised"]
-    before = table_counts(db)
+    before = await settled_counts(db)
     lower = await client.post("/entities/alert/p1/raise", json={**alert, "risk": "low-medium"})
     assert lower.status_code == 200
     assert lower.json()["events"] == [] and lower.json()["reply"]["outcome"] == "unchanged"
-    assert table_counts(db) == before
+    assert await settled_counts(db) == before
     higher = await client.post("/entities/alert/p1/raise", json={**alert, "risk": "high"})
     assert [e["type"] for e in higher.json()["events"]] == ["alert.AlertEscalated"]
 

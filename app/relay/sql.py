@@ -1,0 +1,48 @@
+"""The relay's SQL: turning committed outbox rows into the public, gapless ``seq``.
+
+Why this is gapless and never goes backwards: only the leader runs SEQUENCE_BATCH (it holds
+the advisory lock LEADER_LOCK on the very connection that runs it, so losing the lock means
+losing the transaction too). Each run reads the current head (max seq) and numbers the taken
+rows head+1, head+2, … in outbox id order, inside one statement: it either commits whole or
+not at all, and a crash in the middle leaves the outbox rows in place for the next leader.
+
+Why commit order: a transaction's outbox rows are invisible until it commits, so a row whose
+transaction commits late is simply taken by a later run with a larger seq; a reader using seq
+as its cursor can never skip it. Per-entity order holds because version n+1 can only be
+inserted after version n committed, so its outbox row has a larger id.
+"""
+
+OUTBOX_CHANNEL = "sluice_outbox"  # the journal notifies here after each append
+LOG_CHANNEL = "sluice_log"  # the sequencer notifies here with the new head seq
+
+# Two distinct bigint keys; advisory locks in the bigint form never collide with the
+# two-int4 entity locks of the journal.
+SEQUENCER_LOCK = 0x51CE_0000_0002
+
+TRY_LOCK = "SELECT pg_try_advisory_lock(%s)"
+UNLOCK = "SELECT pg_advisory_unlock(%s)"
+
+SEQUENCE_BATCH = f"""
+WITH head AS (
+    SELECT COALESCE(max(seq), 0) AS seq FROM events
+), taken AS (
+    DELETE FROM outbox
+    WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT %(limit)s)
+    RETURNING id, event_row_id
+), numbered AS (
+    SELECT event_row_id, (SELECT seq FROM head) + row_number() OVER (ORDER BY id) AS seq
+    FROM taken
+), sequenced AS (
+    UPDATE events SET seq = numbered.seq
+    FROM numbered
+    WHERE events.id = numbered.event_row_id
+    RETURNING events.seq
+)
+SELECT taken, head, pg_notify('{LOG_CHANNEL}', head::text)
+FROM (SELECT count(*) AS taken, max(seq) AS head FROM sequenced) AS batch
+WHERE taken > 0
+"""
+
+HEAD = "SELECT COALESCE(max(seq), 0) FROM events"
+
+BACKLOG = "SELECT count(*) FROM outbox"

@@ -1,0 +1,98 @@
+"""The log hub: each process follows the log's head and keeps the recent tail in memory.
+
+Subscribers never receive events pushed at them: each one pulls "everything after my cursor"
+from the hub's buffer, or from the journal when its cursor is older than the buffer. So the
+switch from catch-up to live has no seam where an event could be missed or repeated: the
+cursor decides, whichever store answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+import psycopg
+
+from app.relay.listener import Listener, wait_for
+from app.relay.sql import LOG_CHANNEL
+from app.stream.log import EventLog, LogEntry
+
+log = logging.getLogger("sluice.stream")
+
+
+class LogHub:
+    def __init__(
+        self,
+        event_log: EventLog,
+        listener: Listener,
+        *,
+        buffer_size: int = 10_000,
+        page_size: int = 1000,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.event_log = event_log
+        self.listener = listener
+        self.page_size = page_size
+        self.poll_interval = poll_interval
+        self.head = 0
+        self.deepest_queue = 0  # the fullest any subscriber's send queue has been
+        self._buffer: deque[LogEntry] = deque(maxlen=buffer_size)
+        self._advanced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.head = await self.event_log.head()  # live from here; older events come from disk
+        self._task = asyncio.create_task(self._follow(), name="sluice-log-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._advanced.set()
+
+    def read_after(self, cursor: int, limit: int) -> list[LogEntry] | None:
+        """Entries after ``cursor`` from memory; None when they are no longer (or not yet)
+        in memory and must be read from the journal."""
+        if cursor >= self.head:
+            return []
+        if not self._buffer or cursor + 1 < self._buffer[0].seq:
+            return None
+        start = cursor + 1 - self._buffer[0].seq
+        return [self._buffer[i] for i in range(start, min(start + limit, len(self._buffer)))]
+
+    async def wait_beyond(self, cursor: int, seconds: float) -> None:
+        """Return once the head is past ``cursor`` (or after ``seconds``, to re-check)."""
+        advanced = self._advanced
+        if self.head > cursor:
+            return
+        await wait_for(advanced, seconds)
+
+    async def _follow(self) -> None:
+        waker = self.listener.waker(LOG_CHANNEL)
+        try:
+            while True:
+                waker.clear()
+                try:
+                    loaded = await self._load_new()
+                except (psycopg.Error, OSError) as error:
+                    log.warning("log hub cannot read the log (%s); retrying", error)
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+                if loaded < self.page_size:
+                    await wait_for(waker, self.poll_interval)
+        finally:
+            self.listener.forget(LOG_CHANNEL, waker)
+
+    async def _load_new(self) -> int:
+        entries = await self.event_log.read_entries(self.head, self.page_size)
+        if entries:
+            if self._buffer and entries[0].seq != self._buffer[-1].seq + 1:
+                self._buffer.clear()  # only a gapless run is kept, so indexes stay seq-based
+            self._buffer.extend(entries)
+            self.head = entries[-1].seq
+            advanced, self._advanced = self._advanced, asyncio.Event()
+            advanced.set()
+        return len(entries)

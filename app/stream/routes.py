@@ -1,0 +1,84 @@
+"""The log, out: ``GET /events`` (pages by seq) and ``WS /ws/events`` (catch-up, then live)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, WebSocket
+from pydantic import BaseModel, Field
+
+from app.api.problems import problem_responses
+from app.journal.cloudevents import CloudEvent
+from app.stream.log import EventLog, LogFilter
+from app.stream.subscription import Subscription, SubscriptionLimits
+
+router = APIRouter(tags=["log"])
+
+Types = Annotated[
+    list[str],
+    Query(
+        alias="type",
+        max_length=100,
+        description="CloudEvents types to keep, e.g. patient.VitalsRecorded (repeatable).",
+    ),
+]
+EntityType = Annotated[str | None, Query(max_length=100)]
+EntityIdFilter = Annotated[str | None, Query(max_length=200)]
+
+
+class LogPage(BaseModel):
+    events: list[CloudEvent]
+    next_after: int = Field(description="Pass as ?after= for the next page.")
+    head: int = Field(description="The log's last seq when this page was read.")
+
+
+@router.get(
+    "/events",
+    summary="The event log, in seq order, as CloudEvents",
+    response_model=LogPage,
+    responses=problem_responses(422),
+)
+async def read_events(
+    request: Request,
+    types: Types = [],  # noqa: B006 - FastAPI copies query defaults
+    after: Annotated[int, Query(ge=0, description="Only events with a larger seq.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    entity_type: EntityType = None,
+    entity_id: EntityIdFilter = None,
+) -> LogPage:
+    event_log: EventLog = request.app.state.event_log
+    head = await event_log.head()  # read first: nothing past it is skipped by next_after
+    wanted = LogFilter(frozenset(types), entity_type, entity_id)
+    events = await event_log.read(after, limit, wanted)
+    if len(events) == limit:
+        next_after = events[-1].seq or after
+    else:  # nothing else matches up to head: a filtered reader may jump there
+        next_after = max(head, events[-1].seq or after) if events else max(head, after)
+    return LogPage(events=events, next_after=next_after, head=head)
+
+
+@router.websocket("/ws/events")
+async def stream_events(
+    websocket: WebSocket,
+    types: Types = [],  # noqa: B006
+    after: Annotated[int | None, Query(ge=0)] = None,
+    entity_type: EntityType = None,
+    entity_id: EntityIdFilter = None,
+) -> None:
+    """Protocol: openapi/asyncapi.yaml."""
+    hub = websocket.app.state.hub
+    limits: SubscriptionLimits = websocket.app.state.subscription_limits
+    await websocket.accept()
+    subscription = Subscription(
+        websocket=websocket,
+        hub=hub,
+        cursor=hub.head if after is None else after,
+        wanted=LogFilter(frozenset(types), entity_type, entity_id),
+        limits=limits,
+    )
+    subscriptions: set[Subscription] = websocket.app.state.subscriptions
+    subscriptions.add(subscription)
+    try:
+        await subscription.run()
+    finally:
+        subscriptions.discard(subscription)

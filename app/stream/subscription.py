@@ -1,0 +1,193 @@
+"""One WebSocket subscriber: catch-up then live, exactly once, in seq order, bounded memory.
+
+Three tasks share a connection:
+  * the producer pulls entries after ``cursor`` (hub memory, else the journal, in pages) and
+    puts the matching ones on a bounded queue;
+  * the sender takes them off the queue and writes them to the socket;
+  * the receiver reads client messages (change the filter, resume from a seq).
+A client that leaves the queue full for ``slow_after`` seconds cannot keep up: it is closed
+with 4008 and told the seq to resume after (the last one actually sent), never dropped
+silently; memory per client is the queue's bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from app.stream.hub import LogHub
+from app.stream.log import LogEntry, LogFilter
+
+SLOW_CONSUMER = 4008
+BAD_MESSAGE = 4400
+GOING_AWAY = 1001
+
+
+class SubscribeMessage(BaseModel):
+    """A client message: change the filter, and optionally move the cursor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(pattern="^subscribe$")
+    after: int | None = Field(default=None, ge=0)
+    types: list[str] = Field(default_factory=list, max_length=100)
+    entity_type: str | None = None
+    entity_id: str | None = None
+
+    def log_filter(self) -> LogFilter:
+        return LogFilter(frozenset(self.types), self.entity_type, self.entity_id)
+
+
+@dataclass
+class SubscriptionLimits:
+    queue_size: int = 1000
+    page_size: int = 500
+    slow_after: float = 2.0
+    poll_interval: float = 0.5
+
+
+@dataclass
+class Closing:
+    code: int
+    reason: str
+
+
+@dataclass(eq=False)  # identity: each connection is its own subscription
+class Subscription:
+    websocket: WebSocket
+    hub: LogHub
+    cursor: int
+    wanted: LogFilter
+    limits: SubscriptionLimits
+    last_sent: int = 0
+    last_taken: int = 0
+    deepest_queue: int = 0
+    _queue: asyncio.Queue[LogEntry] = field(init=False)
+    _change: SubscribeMessage | None = field(default=None, init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+
+    def __post_init__(self) -> None:
+        self._queue = asyncio.Queue(maxsize=self.limits.queue_size)
+        self.last_sent = self.last_taken = self.cursor
+
+    async def run(self) -> Closing | None:
+        """Serve until the client leaves or must be closed; returns why it was closed."""
+        tasks: list[asyncio.Task[Closing | None]] = [
+            asyncio.create_task(self._produce()),
+            asyncio.create_task(self._send()),
+            asyncio.create_task(self._receive()),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                    await task
+        closing = next((_outcome(task) for task in done if _outcome(task)), None)
+        if closing is not None:
+            await self.close(closing)
+        return closing
+
+    async def close(self, closing: Closing, grace: float = 10.0) -> None:
+        """Send the close frame; a client that never reads is left to the ping timeout."""
+        if self.websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):  # the client may already be gone
+                async with asyncio.timeout(grace):
+                    await self.websocket.close(closing.code, closing.reason)
+
+    def resume_reason(self, why: str) -> str:
+        return json.dumps({"error": why, "resume_after": self.last_sent}, separators=(",", ":"))
+
+    # -- producer -----------------------------------------------------------------------------
+    async def _produce(self) -> Closing | None:
+        while True:
+            self._apply_change()
+            entries = await self._next_page()
+            if not entries:
+                await self._wait_for_more()
+                continue
+            for entry in entries:
+                if self._change is not None:
+                    break
+                if entry.matches(self.wanted) and not await self._enqueue(entry):
+                    return Closing(SLOW_CONSUMER, self.resume_reason("slow-consumer"))
+                self.cursor = entry.seq
+
+    async def _next_page(self) -> list[LogEntry]:
+        entries = self.hub.read_after(self.cursor, self.limits.page_size)
+        if entries is None:
+            entries = await self.hub.event_log.read_entries(self.cursor, self.limits.page_size)
+        return entries
+
+    async def _wait_for_more(self) -> None:
+        self._wake.clear()
+        waiting = asyncio.create_task(self.hub.wait_beyond(self.cursor, self.limits.poll_interval))
+        woken = asyncio.create_task(self._wake.wait())
+        try:
+            await asyncio.wait([waiting, woken], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            woken.cancel()
+
+    async def _enqueue(self, entry: LogEntry) -> bool:
+        try:
+            self._queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            try:
+                async with asyncio.timeout(self.limits.slow_after):
+                    await self._queue.put(entry)
+            except TimeoutError:
+                return False
+        depth = self._queue.qsize()
+        if depth > self.deepest_queue:
+            self.deepest_queue = depth
+            self.hub.deepest_queue = max(self.hub.deepest_queue, depth)
+        return True
+
+    def _apply_change(self) -> None:
+        change, self._change = self._change, None
+        if change is None:
+            return
+        while not self._queue.empty():  # unsent entries were chosen under the old filter
+            self._queue.get_nowait()
+        self.cursor = change.after if change.after is not None else self.last_taken
+        self.last_taken = self.last_sent = self.cursor
+        self.wanted = change.log_filter()
+
+    # -- sender and receiver --------------------------------------------------------------------
+    async def _send(self) -> Closing | None:
+        while True:
+            entry = await self._queue.get()
+            self.last_taken = entry.seq
+            await self.websocket.send_text(entry.json)
+            self.last_sent = entry.seq
+
+    async def _receive(self) -> Closing | None:
+        while True:
+            message = await self.websocket.receive_text()
+            try:
+                change = SubscribeMessage.model_validate_json(message)
+            except ValidationError as error:
+                reason = _short(f"bad message: {error.errors()[0]['msg']}")
+                return Closing(BAD_MESSAGE, reason)
+            self._change = change
+            self._wake.set()
+
+
+def _outcome(task: asyncio.Task[Closing | None]) -> Closing | None:
+    """A task's reason to close; a client that left (or a cancelled task) has none."""
+    if task.cancelled() or isinstance(task.exception(), WebSocketDisconnect):
+        return None
+    return task.result()
+
+
+def _short(reason: str) -> str:
+    """Close reasons are limited to 123 bytes."""
+    return reason.encode()[:120].decode(errors="ignore")
