@@ -29,8 +29,9 @@ class EventRow(SQLModel, table=True):
     __table_args__ = (
         # The optimistic-concurrency guard: two writers deciding on the same version collide here.
         UniqueConstraint("entity_type", "entity_id", "version", name="events_entity_version_key"),
+        # Only the indexes a query uses: sequencing rewrites each row once, and every index
+        # costs an entry on that (non-HOT) update.
         Index("events_seq_key", "seq", unique=True, postgresql_where=text("seq IS NOT NULL")),
-        Index("events_type_idx", "type"),
     )
 
     id: int | None = Field(

@@ -1,0 +1,202 @@
+"""The relay: command -> event on a WebSocket client of another process, and the sequencer.
+
+    python -m bench relay [--seconds 8] [--rates 100,500,1000] [--backlog 100000]
+
+Prints, measured in the same run on the same PostgreSQL:
+  * the baseline: a bare NOTIFY -> LISTEN round trip (psycopg, two connections);
+  * the sequencer's maximum events/s on a backlog already waiting in the outbox;
+  * end-to-end latency at each offered rate: wrk posts record-vitals to process A, a
+    WebSocket client reads /ws/events from process B; latency = receipt - the event's
+    recorded time (the append's transaction start, on the same clock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import websockets
+
+from app.relay.listener import Listener
+from app.relay.sequencer import Sequencer
+from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
+from bench.database import bench_database
+from bench.report import median, percentile, table
+from tests.support.relay import bulk_append
+
+PACED = Path(__file__).with_name("paced_vitals.lua")
+CONNECTIONS = 32  # enough that pausing connections can offer 1,000 commands/s
+
+
+async def notify_round_trips(url: str, samples: int = 500) -> list[float]:
+    listener = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    sender = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    await listener.execute("LISTEN bench_ping")
+    latencies = []
+    try:
+        for _ in range(samples):
+            started = time.perf_counter()
+            await sender.execute("SELECT pg_notify('bench_ping', '')")
+            async for _ in listener.notifies(stop_after=1):
+                latencies.append((time.perf_counter() - started) * 1000)
+    finally:
+        await listener.close()
+        await sender.close()
+    return latencies
+
+
+async def sequencer_rate(url: str, backlog: int, batch_size: int) -> float:
+    await bulk_append(url, entities=backlog // 100, per_entity=100, prefix=f"b{batch_size}")
+    listener = Listener(url, [OUTBOX_CHANNEL, LOG_CHANNEL])
+    sequencer = Sequencer(url, listener, batch_size=batch_size, poll_interval=0.05)
+    listener.start()
+    started = time.perf_counter()
+    sequencer.start()
+    try:
+        while sequencer.stats.sequenced < backlog:  # noqa: ASYNC110 - its counter, no query
+            await asyncio.sleep(0.005)
+        return backlog / (time.perf_counter() - started)
+    finally:
+        await sequencer.stop()
+        await listener.stop()
+
+
+def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = Path(tempfile.gettempdir()) / f"sluice-bench-relay-{port}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-migrate"],
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+async def end_to_end(writer: str, reader: str, rate: int, seconds: float) -> dict[str, float]:
+    delay_ms = max(1, round(CONNECTIONS * 1000 / rate))
+    latencies: list[float] = []
+    ws_url = reader.replace("http://", "ws://") + "/ws/events"
+    async with websockets.connect(ws_url, max_size=2**20) as socket:
+        load = await asyncio.create_subprocess_exec(
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{int(seconds)}s",
+            "-s",
+            str(PACED),
+            writer,
+            env={**os.environ, "DELAY_MS": str(delay_ms)},
+            stdout=asyncio.subprocess.PIPE,
+        )
+
+        async def read() -> None:
+            async for message in socket:
+                event = json.loads(message)
+                sent = datetime.fromisoformat(event["time"]).timestamp()
+                latencies.append((time.time() - sent) * 1000)
+
+        reading = asyncio.create_task(read())
+        output, _ = await load.communicate()
+        await asyncio.sleep(1.0)  # let the last events arrive
+        reading.cancel()
+    achieved = float(output.decode().split("Requests/sec:")[1].split()[0])
+    return {
+        "achieved": achieved,
+        "events": len(latencies),
+        "p50": percentile(latencies, 0.50),
+        "p99": percentile(latencies, 0.99),
+        "max": max(latencies, default=float("nan")),
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench relay", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rates", default="100,500,1000")
+    parser.add_argument("--backlog", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk not found: `apt-get install wrk`", file=sys.stderr)
+        return 2
+    with bench_database() as db:
+        url = db.fresh("bench_relay")
+        round_trips = asyncio.run(notify_round_trips(url))
+        table(
+            "baseline: NOTIFY -> LISTEN round trip (ms)",
+            ["samples", "p50", "p99", "max"],
+            [
+                [
+                    len(round_trips),
+                    median(round_trips),
+                    percentile(round_trips, 0.99),
+                    max(round_trips),
+                ]
+            ],
+        )
+        rates = [
+            [size, asyncio.run(sequencer_rate(db.fresh("bench_seq"), args.backlog, size))]
+            for size in (1000, 5000)
+        ]
+        table(f"sequencer, backlog of {args.backlog:,} events", ["batch", "events/s"], rates)
+
+        e2e_url = db.fresh("bench_e2e")
+        writer, writer_base = start_server(e2e_url)
+        reader, reader_base = start_server(e2e_url)
+        try:
+            with httpx.Client(base_url=writer_base, timeout=10) as http:
+                for i in range(1, 1001):
+                    admit = {"name": f"Patient {i}", "ward": "W1", "bed": str(i)}
+                    http.post(f"/entities/patient/p{i}/admit", json=admit).raise_for_status()
+            rows = []
+            for rate in (int(r) for r in args.rates.split(",")):
+                result = asyncio.run(end_to_end(writer_base, reader_base, rate, args.seconds))
+                rows.append(
+                    [
+                        rate,
+                        result["achieved"],
+                        int(result["events"]),
+                        result["p50"],
+                        result["p99"],
+                        result["max"],
+                    ]
+                )
+        finally:
+            for process in (writer, reader):
+                process.terminate()
+                process.wait(30)
+        table(
+            "end to end: POST on process A -> WebSocket client on process B (ms)",
+            ["offered/s", "achieved/s", "events", "p50", "p99", "max"],
+            rows,
+        )
+        floor = median(round_trips)
+        print(
+            f"\nratio: p50 end-to-end / NOTIFY round trip at the lowest rate = "
+            f"{rows[0][3] / floor:.1f}x"
+        )
+    return 0
