@@ -67,6 +67,7 @@ class Sequencer:
                     async with await AsyncConnection.connect(
                         self.conninfo, autocommit=True
                     ) as conn:
+                        await conn.execute(sql.SESSION_SETUP)
                         await self._wait_for_leadership(conn)
                         delay = self.standby_interval
                         await self._lead(conn, waker)
