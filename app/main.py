@@ -23,6 +23,7 @@ from app.journal.commands import CommandRunner, RunnerSettings
 from app.journal.dispatch import CommandDispatch
 from app.journal.repository import Journal
 from app.journal.routes import add_entity_routes
+from app.relay.background import cancel_and_wait
 from app.relay.listener import Listener
 from app.relay.sequencer import Sequencer
 from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
@@ -95,9 +96,7 @@ def create_app(
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            await cancel_and_wait(purger)
             await hub.stop()
             await sequencer.stop()
             await listener.stop()

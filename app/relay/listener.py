@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import psycopg
 from psycopg import sql
 
+from app.relay.background import cancel_and_wait
+
 log = logging.getLogger("sluice.relay")
 
 
@@ -39,10 +41,7 @@ class Listener:
         self._task = asyncio.create_task(self._run(), name="sluice-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         delay = 0.1

@@ -9,7 +9,6 @@ half-done batch go with it, and a standby takes over at its next try (every
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from app.relay import sql
+from app.relay.background import cancel_and_wait
 from app.relay.listener import Listener, wait_for
 
 log = logging.getLogger("sluice.relay")
@@ -53,10 +53,7 @@ class Sequencer:
 
     async def stop(self) -> None:
         """Stop and close the connection: the lock is released at once for a standby."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def run(self) -> None:
         waker = self.listener.waker(sql.OUTBOX_CHANNEL)

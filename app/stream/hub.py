@@ -9,12 +9,12 @@ cursor decides, whichever store answers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 
 import psycopg
 
+from app.relay.background import cancel_and_wait
 from app.relay.listener import Listener, wait_for
 from app.relay.sql import LOG_CHANNEL
 from app.stream.log import EventLog, LogEntry
@@ -47,10 +47,7 @@ class LogHub:
         self._task = asyncio.create_task(self._follow(), name="sluice-log-hub")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         self._advanced.set()
 
     def read_after(self, cursor: int, limit: int) -> list[LogEntry] | None:
