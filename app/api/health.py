@@ -27,4 +27,7 @@ async def readyz(request: Request) -> JSONResponse:
         return problem_response(
             request, 503, "not-ready", "Not ready", f"database: {type(error).__name__}"
         )
-    return JSONResponse({"status": "ready"})
+    sequencer = request.app.state.sequencer.stats
+    return JSONResponse(
+        {"status": "ready", "sequencer": "leader" if sequencer.leading else "standby"}
+    )

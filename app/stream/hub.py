@@ -41,10 +41,29 @@ class LogHub:
         self._buffer: deque[LogEntry] = deque(maxlen=buffer_size)
         self._advanced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watchers = 0
+        self._watched = asyncio.Event()
 
     async def start(self) -> None:
-        self.head = await self.event_log.head()  # live from here; older events come from disk
         self._task = asyncio.create_task(self._follow(), name="sluice-log-hub")
+
+    async def attach(self) -> int:
+        """A subscriber arrives; returns the head to start a live stream from.
+
+        The hub follows the log only while someone watches: reading and serializing every
+        event for nobody cost a busy process a measurable share of its command throughput.
+        """
+        if self._watchers == 0:
+            self._buffer.clear()  # whatever it held may be far behind by now
+            self.head = await self.event_log.head()
+        self._watchers += 1
+        self._watched.set()
+        return self.head
+
+    def detach(self) -> None:
+        self._watchers -= 1
+        if self._watchers == 0:
+            self._watched.clear()
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -71,6 +90,7 @@ class LogHub:
         waker = self.listener.waker(LOG_CHANNEL)
         try:
             while True:
+                await self._watched.wait()
                 waker.clear()
                 try:
                     loaded = await self._load_new()

@@ -69,16 +69,18 @@ async def stream_events(
     hub = websocket.app.state.hub
     limits: SubscriptionLimits = websocket.app.state.subscription_limits
     await websocket.accept()
-    subscription = Subscription(
-        websocket=websocket,
-        hub=hub,
-        cursor=hub.head if after is None else after,
-        wanted=LogFilter(frozenset(types), entity_type, entity_id),
-        limits=limits,
-    )
+    head = await hub.attach()
     subscriptions: set[Subscription] = websocket.app.state.subscriptions
-    subscriptions.add(subscription)
     try:
+        subscription = Subscription(
+            websocket=websocket,
+            hub=hub,
+            cursor=head if after is None else after,
+            wanted=LogFilter(frozenset(types), entity_type, entity_id),
+            limits=limits,
+        )
+        subscriptions.add(subscription)
         await subscription.run()
     finally:
+        hub.detach()
         subscriptions.discard(subscription)

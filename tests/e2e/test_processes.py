@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -73,32 +74,52 @@ def test_kill_9_of_the_sequencing_process_loses_and_repeats_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
     total = 60_000
-    asyncio.run(bulk_append(database_url, entities=600, per_entity=100))  # waiting in the outbox
     # Small batches, so the kill lands while batches are being numbered.
-    leader = serve(database_url, tmp_path, SLUICE_SEQUENCER_BATCH_SIZE="2000")
-    standby = None
+    one = serve(database_url, tmp_path, SLUICE_SEQUENCER_BATCH_SIZE="2000")
+    two = serve(database_url, tmp_path, SLUICE_SEQUENCER_BATCH_SIZE="2000")
     try:
+        leader, standby = leader_first(one, two)
+        appending = threading.Thread(
+            target=lambda: asyncio.run(bulk_append(database_url, entities=600, per_entity=100))
+        )
+        appending.start()
         with psycopg.connect(database_url, autocommit=True) as conn:
             deadline = time.monotonic() + 30
-            while conn.execute("SELECT count(*) FROM outbox").fetchone()[0] > total - 4000:
-                assert time.monotonic() < deadline
-                time.sleep(0.01)
-            standby = serve(database_url, tmp_path, SLUICE_SEQUENCER_BATCH_SIZE="2000")
+            while sequenced_count(conn) < 4000:
+                assert time.monotonic() < deadline, "the leader never got going"
+                time.sleep(0.005)
             leader.process.kill()  # SIGKILL: no cleanup, the batch in flight dies with it
             leader.process.wait(10)
-            killed_at = time.monotonic()
-            left = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
-            assert left > 0, "the leader finished before the kill; nothing was tested"
-            while conn.execute("SELECT count(*) FROM outbox").fetchone()[0] >= left:
+            killed_at, done_at_kill = time.monotonic(), sequenced_count(conn)
+            appending.join(60)
+            while sequenced_count(conn) <= done_at_kill:
                 assert time.monotonic() - killed_at < 10, "no standby took over"
                 time.sleep(0.02)
             takeover = time.monotonic() - killed_at
             assert takeover < 5, f"the standby took {takeover:.1f}s to take over"
-            while conn.execute("SELECT count(*) FROM outbox").fetchone()[0] > 0:
+            assert done_at_kill < total, "the leader finished before the kill; nothing was tested"
+            while sequenced_count(conn) < total:
                 assert time.monotonic() - killed_at < 60, "the standby never finished the log"
                 time.sleep(0.05)
             assert_log_is_gapless(conn, total)
+        assert standby.process.poll() is None
     finally:
-        leader.close()
-        if standby is not None:
-            standby.close()
+        one.close()
+        two.close()
+
+
+def sequenced_count(conn: psycopg.Connection) -> int:
+    row = conn.execute("SELECT count(*) FROM events WHERE seq IS NOT NULL").fetchone()
+    return int(row[0]) if row else 0
+
+
+def leader_first(*processes: SluiceProcess) -> tuple[SluiceProcess, SluiceProcess]:
+    """Ask each process (/readyz) whether its sequencer leads; exactly one must."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        roles = [httpx.get(f"{p.url}/readyz", timeout=5).json()["sequencer"] for p in processes]
+        if roles.count("leader") == 1:
+            leader = processes[roles.index("leader")]
+            return leader, next(p for p in processes if p is not leader)
+        time.sleep(0.1)
+    raise AssertionError(f"expected exactly one leader, got {roles}")
