@@ -70,16 +70,16 @@ async def stream_events(
     limits: SubscriptionLimits = websocket.app.state.subscription_limits
     await websocket.accept()
     head = await hub.attach()
+    subscription = Subscription(
+        websocket=websocket,
+        hub=hub,
+        cursor=head if after is None else after,
+        wanted=LogFilter(frozenset(types), entity_type, entity_id),
+        limits=limits,
+    )
     subscriptions: set[Subscription] = websocket.app.state.subscriptions
+    subscriptions.add(subscription)
     try:
-        subscription = Subscription(
-            websocket=websocket,
-            hub=hub,
-            cursor=head if after is None else after,
-            wanted=LogFilter(frozenset(types), entity_type, entity_id),
-            limits=limits,
-        )
-        subscriptions.add(subscription)
         await subscription.run()
     finally:
         hub.detach()
