@@ -26,7 +26,6 @@ TRY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 # every batch would get slower as the log grows. Its connection runs nothing else, so its
 # session is told to probe the primary key instead.
 SESSION_SETUP = "SET enable_hashjoin = off; SET enable_mergejoin = off"
-UNLOCK = "SELECT pg_advisory_unlock(%s)"
 
 SEQUENCE_BATCH = f"""
 WITH head AS (
@@ -48,7 +47,3 @@ SELECT taken, head, pg_notify('{LOG_CHANNEL}', head::text)
 FROM (SELECT count(*) AS taken, max(seq) AS head FROM sequenced) AS batch
 WHERE taken > 0
 """
-
-HEAD = "SELECT COALESCE(max(seq), 0) FROM events"
-
-BACKLOG = "SELECT count(*) FROM outbox"
