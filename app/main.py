@@ -61,10 +61,10 @@ def create_app(
             name="sluice",
         )
         await pool.open(wait=True, timeout=30)
-        journal = Journal(pool)
+        listener = Listener(libpq_url(url), [OUTBOX_CHANNEL, LOG_CHANNEL])
+        journal = Journal(pool, on_appended=lambda: listener.wake_local(OUTBOX_CHANNEL))
         app.state.pool = pool
         app.state.runner = CommandRunner(service, journal, _runner_settings(settings))
-        listener = Listener(libpq_url(url), [OUTBOX_CHANNEL, LOG_CHANNEL])
         sequencer = Sequencer(
             libpq_url(url),
             listener,

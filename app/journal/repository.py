@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,10 +122,16 @@ class Journal:
     """Each method runs on a pooled connection, or on ``conn`` when one is given (a turn)."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_batch: int = 200, max_in_flight: int = 4
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        max_batch: int = 200,
+        max_in_flight: int = 4,
+        on_appended: Callable[[], None] | None = None,
     ) -> None:
         self.pool = pool
         self.batcher = AppendBatcher(self._write, max_batch=max_batch, max_in_flight=max_in_flight)
+        self.on_appended = on_appended  # e.g. wake this process's sequencer at once
 
     @asynccontextmanager
     async def _connection(self, conn: AsyncConnection | None) -> AsyncIterator[AsyncConnection]:
@@ -207,6 +213,8 @@ class Journal:
         statement = sql.APPEND_BATCH[bool(commands), bool(snapshots)]
         async with self._connection(conn) as conn:
             await conn.execute(statement, params)
+        if self.on_appended is not None:
+            self.on_appended()
 
     async def find_command(self, scope: str, key: str, ttl: float) -> StoredCommand | None:
         params = {"scope": scope, "key": key, "ttl": ttl}

@@ -34,6 +34,11 @@ class Listener:
         self._wakers[channel].add(event)
         return event
 
+    def wake_local(self, channel: str) -> None:
+        """Wake this process's waiters now, without the round trip through PostgreSQL: the
+        NOTIFY still reaches the other processes (and arrives here again, harmlessly)."""
+        self._wake((channel,))
+
     def forget(self, channel: str, event: asyncio.Event) -> None:
         self._wakers[channel].discard(event)
 

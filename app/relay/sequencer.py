@@ -102,6 +102,7 @@ class Sequencer:
         if row is None:
             return 0
         taken, head, _ = row
+        self.listener.wake_local(sql.LOG_CHANNEL)  # this process's hub need not wait for NOTIFY
         self.stats.batches += 1
         self.stats.sequenced += taken
         self.stats.head = head
