@@ -17,11 +17,8 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +26,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -40,6 +36,7 @@ from app.services.ward import service as ward
 from app.services.ward.patient import Admit, RecordVitals, VitalsRecorded
 from bench.database import BenchDatabase, bench_database
 from bench.report import median, table
+from bench.servers import PATIENTS, admit_patients, sluice_server, wrk
 
 VITALS = {
     "respiration_rate": 18,
@@ -50,7 +47,6 @@ VITALS = {
     "consciousness": "A",
     "temperature": 37.2,
 }
-PATIENTS = 1000
 LUA = Path(__file__).with_name("record_vitals.lua")
 
 RAW_ONE_STATEMENT = """
@@ -208,49 +204,9 @@ async def sluice_rates(url: str, workers: int, seconds: float) -> tuple[float, f
 
 
 # -- HTTP with wrk ------------------------------------------------------------------------------
-def wrk(url: str, connections: int, seconds: float, script: Path | None) -> dict[str, float]:
-    command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(seconds)}s"]
-    command += ["--latency", "--timeout", "5s"]
-    if script:
-        command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "p50": _ms(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
-        "p99": _ms(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
-        "errors": float(errors.group(1)) if errors else 0.0,
-    }
-
-
-def _ms(value: str) -> float:
-    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
 def http_bench(url: str, seconds: float, trials: int) -> list[list[object]]:
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = Path(tempfile.gettempdir()) / f"sluice-bench-{port}.log"
-    with log_path.open("wb") as log:
-        return _http_rows(base, url, port, log, seconds, trials)
-
-
-def _http_rows(
-    base: str, url: str, port: int, log: Any, seconds: float, trials: int
-) -> list[list[object]]:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-migrate"],
-        env={**os.environ, "DATABASE_URL": url, "SLUICE_POOL_MAX_SIZE": "16"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_ready(base)
-        with httpx.Client(base_url=base, timeout=10) as http:
-            for i in range(1, PATIENTS + 1):
-                admit = {"name": f"Patient {i}", "ward": "W1", "bed": str(i)}
-                http.post(f"/entities/patient/p{i}/admit", json=admit).raise_for_status()
+    with sluice_server(url) as base:
+        admit_patients(base)
         rows: list[list[object]] = []
         for connections in (1, 8, 32):
             runs = [wrk(base, connections, seconds, LUA) for _ in range(trials)]
@@ -269,29 +225,6 @@ def _http_rows(
                 ]
             )
         return rows
-    finally:
-        server.terminate()
-        server.wait(30)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(base: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become ready")
 
 
 # -- the run ------------------------------------------------------------------------------------

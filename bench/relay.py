@@ -18,14 +18,11 @@ import gc
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import psycopg
 import websockets
 
@@ -34,6 +31,7 @@ from app.relay.sequencer import Sequencer
 from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
 from bench.database import bench_database
 from bench.report import median, percentile, table
+from bench.servers import admit_patients, sluice_server
 from tests.support.relay import bulk_append
 
 PACED = Path(__file__).with_name("paced_vitals.lua")
@@ -74,31 +72,6 @@ async def sequencer_rate(url: str, backlog: int, batch_size: int) -> float:
         await listener.stop()
 
 
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = Path(tempfile.gettempdir()) / f"sluice-bench-relay-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-migrate"],
-        env={**os.environ, "DATABASE_URL": url},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not start")
-
-
 async def end_to_end(writer: str, reader: str, rate: int, seconds: float) -> dict[str, float]:
     delay_ms = max(1, round(CONNECTIONS * 1000 / rate) - EXPECTED_LATENCY_MS)
     latencies: list[float] = []
@@ -137,16 +110,11 @@ async def end_to_end(writer: str, reader: str, rate: int, seconds: float) -> dic
 
 
 def end_to_end_rows(url: str, args: argparse.Namespace) -> list[list[object]]:
-    writer, writer_base = start_server(url)
-    reader, reader_base = start_server(url)
-    try:
-        with httpx.Client(base_url=writer_base, timeout=10) as http:
-            for i in range(1, 1001):
-                admit = {"name": f"Patient {i}", "ward": "W1", "bed": str(i)}
-                http.post(f"/entities/patient/p{i}/admit", json=admit).raise_for_status()
+    with sluice_server(url) as writer, sluice_server(url) as reader:
+        admit_patients(writer)
         rows: list[list[object]] = []
         for rate in (int(r) for r in args.rates.split(",")):
-            result = asyncio.run(end_to_end(writer_base, reader_base, rate, args.seconds))
+            result = asyncio.run(end_to_end(writer, reader, rate, args.seconds))
             rows.append(
                 [
                     rate,
@@ -158,10 +126,6 @@ def end_to_end_rows(url: str, args: argparse.Namespace) -> list[list[object]]:
                 ]
             )
         return rows
-    finally:
-        for process in (writer, reader):
-            process.terminate()
-            process.wait(30)
 
 
 def main(argv: list[str]) -> int:
