@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.support.servers import SluiceProcess
 
 PATIENTS = 1000
 
@@ -21,24 +19,14 @@ PATIENTS = 1000
 @contextmanager
 def sluice_server(database_url: str) -> Iterator[str]:
     """A `sluice serve` process on a free port (its log in the temp folder); yields its URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    log_path = Path(tempfile.gettempdir()) / f"sluice-bench-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(port), "--no-migrate"],
-            env={**os.environ, "DATABASE_URL": database_url},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_ready(base, process)
-            yield base
-        finally:
-            process.terminate()
-            process.wait(30)
+    process = SluiceProcess({"DATABASE_URL": database_url}, Path(tempfile.gettempdir()))
+    try:
+        process.wait_ready()
+        yield process.url
+    finally:
+        process.process.terminate()
+        process.process.wait(30)
+        process.close()
 
 
 def admit_patients(base: str) -> None:
@@ -74,17 +62,3 @@ def _find(pattern: str, text: str) -> str:
 def _ms(value: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def _wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"sluice serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("sluice serve did not become ready")
