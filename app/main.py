@@ -25,14 +25,16 @@ from app.journal.repository import Journal
 from app.journal.routes import add_entity_routes
 from app.relay.background import cancel_and_wait
 from app.relay.listener import Listener
-from app.relay.sequencer import Sequencer
-from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
+from app.relay.routes import router as consumers_router
+from app.relay.sql import OUTBOX_CHANNEL
 from app.sdk.service import Service, load_service
 from app.settings import Settings, get_settings
-from app.stream.hub import LogHub
 from app.stream.log import EventLog
 from app.stream.routes import router as stream_router
 from app.stream.subscription import SubscriptionLimits
+from app.views.queries import ViewQueries
+from app.views.routes import add_view_routes
+from app.workers import CHANNELS, build_workers
 
 log = logging.getLogger("sluice")
 
@@ -61,34 +63,37 @@ def create_app(
             name="sluice",
         )
         await pool.open(wait=True, timeout=30)
-        listener = Listener(libpq_url(url), [OUTBOX_CHANNEL, LOG_CHANNEL])
+        listener = Listener(libpq_url(url), CHANNELS)
         journal = Journal(pool, on_appended=lambda: listener.wake_local(OUTBOX_CHANNEL))
-        app.state.pool = pool
-        app.state.runner = CommandRunner(service, journal, _runner_settings(settings))
-        sequencer = Sequencer(
-            libpq_url(url),
-            listener,
-            batch_size=settings.sequencer_batch_size,
-            poll_interval=settings.relay_poll_seconds,
-            standby_interval=settings.leader_retry_seconds,
-        )
+        runner = CommandRunner(service, journal, _runner_settings(settings))
         event_log = EventLog(pool, service, service_name)
-        hub = LogHub(
-            event_log,
-            listener,
-            buffer_size=settings.log_buffer_size,
-            poll_interval=settings.relay_poll_seconds,
+        workers = build_workers(
+            settings,
+            service,
+            conninfo=libpq_url(url),
+            pool=pool,
+            listener=listener,
+            runner=runner,
+            event_log=event_log,
         )
-        app.state.sequencer, app.state.event_log, app.state.hub = sequencer, event_log, hub
+        app.state.pool, app.state.runner, app.state.workers = pool, runner, workers
+        app.state.sequencer, app.state.event_log, app.state.hub = (
+            workers.sequencer,
+            event_log,
+            workers.hub,
+        )
+        app.state.checkpoints = workers.checkpoints
+        app.state.checkpoint_watch = workers.watch
+        app.state.rebuilds = workers.rebuilds
+        app.state.view_queries = ViewQueries(pool)
+        app.state.consistency_timeout = settings.view_consistency_timeout_seconds
         app.state.subscriptions = set()
         app.state.subscription_limits = SubscriptionLimits(
             queue_size=settings.ws_queue_size,
             slow_after=settings.ws_slow_after_seconds,
             poll_interval=settings.relay_poll_seconds,
         )
-        listener.start()
-        sequencer.start()
-        await hub.start()
+        await workers.start(service, pool)
         purger = asyncio.create_task(_purge_expired_commands(journal, settings))
         # Everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all (~100 ms pauses, the whole p99 budget).
@@ -97,9 +102,7 @@ def create_app(
             yield
         finally:
             await cancel_and_wait(purger)
-            await hub.stop()
-            await sequencer.stop()
-            await listener.stop()
+            await workers.stop()
             await pool.close()
 
     app = FastAPI(
@@ -116,7 +119,9 @@ def create_app(
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
     app.include_router(stream_router)
+    app.include_router(consumers_router)
     add_entity_routes(app.router, service, service_name)
+    add_view_routes(app.router, service)
     return app
 
 

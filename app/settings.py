@@ -77,6 +77,21 @@ class Settings(BaseSettings):
     entity_cache_size: int = Field(
         default=10_000, ge=0, description="Entities kept in memory; 0 disables the cache."
     )
+    consumer_batch_size: int = Field(
+        default=1000, ge=1, description="Log events a view or action takes per batch at most."
+    )
+    consumer_backoff_initial_seconds: float = Field(
+        default=0.1, gt=0, description="First retry delay of a failing consumer (then doubles)."
+    )
+    consumer_backoff_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest retry delay of a failing consumer."
+    )
+    view_cache_size: int = Field(
+        default=100_000, ge=0, description="View rows each projector keeps in memory."
+    )
+    view_consistency_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="How long ?consistent_with= waits before a 503."
+    )
 
 
 @lru_cache

@@ -43,6 +43,8 @@ from app.journal.results import AppendedEvent, CommandResult
 from app.sdk.entity import Decision, EventSourcedEntity
 from app.sdk.events import Command, Rejection
 from app.sdk.service import Service
+from app.sdk.timers import CancelTimer, Timer
+from app.timers.rows import timer_row
 
 
 @dataclass(frozen=True)
@@ -162,7 +164,7 @@ class CommandRunner:
         if not decision.events and not fresh and await self._is_stale(key, version):
             return None
         result = self._result(entity, request.entity_id, version, decision)
-        if not decision.events and not request.idempotency_key:
+        if not decision.events and not decision.timers and not request.idempotency_key:
             return CommandOutcome(result)
         try:
             await self._append(entity, request, digest, state, version, decision, result, conn)
@@ -233,6 +235,7 @@ class CommandRunner:
         every = self.settings.snapshot_every
         crosses = every > 0 and version // every != result.version // every
         events = zip(result.events, decision.events, strict=True)
+        timers, cancelled = self._timer_rows(entity, request, decision, result)
         pending = PendingAppend(
             entity_type=entity.name,
             entity_id=request.entity_id,
@@ -242,9 +245,45 @@ class CommandRunner:
             idempotency=self._record(request, digest, result),
             snapshot=Snapshot(result.version, new_state) if crosses else None,
             state_schema=entity.state_schema,
+            timers=timers,
+            cancelled_timers=cancelled,
         )
         await self.journal.append(pending, conn)
         self.cache.put((entity.name, request.entity_id), new_state, result.version)
+
+    def _timer_rows(
+        self,
+        entity: EventSourcedEntity[Any],
+        request: CommandRequest,
+        decision: Decision,
+        result: CommandResult,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The decision's timers as rows; for one key the handler's last word wins."""
+        owner = f"{entity.name}/{request.entity_id}"
+        final: dict[str, Timer | CancelTimer] = {change.key: change for change in decision.timers}
+        causation = str(result.events[0].event_id) if result.events else None
+        metadata = {
+            "correlation_id": request.metadata.get("correlation_id"),
+            "causation_id": causation,
+            "scheduled_by": f"{entity.name}/{request.entity_id}:{request.command}",
+        }
+        timers, cancels = [], []
+        for key, change in final.items():
+            if isinstance(change, CancelTimer):
+                cancels.append({"owner": owner, "key": key})
+                continue
+            target = change.entity_type or entity.name
+            self._check_target(entity.name, target, change.command)
+            timers.append(
+                timer_row(owner, change, target, change.entity_id or request.entity_id, metadata)
+            )
+        return timers, cancels
+
+    def _check_target(self, source: str, entity_type: str, command: str) -> None:
+        """A timer aimed at nothing is a bug in the handler: surface it now, not when due."""
+        target = self.service.entity_types.get(entity_type)
+        if target is None or command not in target.commands:
+            raise TypeError(f"{source}: a timer targets unknown command {entity_type}/{command}")
 
     def _record(
         self, request: CommandRequest, digest: str, result: CommandResult

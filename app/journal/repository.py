@@ -91,6 +91,8 @@ class PendingAppend:
     idempotency: IdempotencyRecord | None = None
     snapshot: Snapshot | None = None
     state_schema: str = ""
+    timers: Sequence[dict[str, Any]] = ()
+    cancelled_timers: Sequence[dict[str, Any]] = ()
 
     def event_rows(self) -> list[dict[str, Any]]:
         return [
@@ -204,13 +206,22 @@ class Journal:
     ) -> None:
         commands = [p.idempotency.row() for p in batch if p.idempotency]
         snapshots = [p.snapshot_row() for p in batch if p.snapshot]
+        timers = [timer for p in batch for timer in p.timers]
+        cancels = [cancel for p in batch for cancel in p.cancelled_timers]
         params = {
             "lock_namespace": sql.ENTITY_LOCK_NAMESPACE,
             "events": _json([row for pending in batch for row in pending.event_rows()]),
             "commands": _json(commands),
             "snapshots": _json(snapshots),
+            "timers": _json(timers),
+            "cancels": _json(cancels),
         }
-        statement = sql.APPEND_BATCH[bool(commands), bool(snapshots)]
+        statement = sql.append_batch(
+            commands=bool(commands),
+            snapshots=bool(snapshots),
+            timers=bool(timers),
+            cancels=bool(cancels),
+        )
         async with self._connection(conn) as conn:
             await conn.execute(statement, params)
         if self.on_appended is not None:

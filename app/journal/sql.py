@@ -15,6 +15,8 @@ app/journal/batching.py) are written together or not at all. Concurrency:
     the second blocks until the first commits, then fails, and answers with the stored reply.
 """
 
+import functools
+
 LOAD_ENTITY = """
 WITH snap AS (
     SELECT version, state FROM snapshots
@@ -88,14 +90,45 @@ _APPEND_SNAPSHOTS = """, new_snapshots AS (
         WHERE snapshots.version < excluded.version
 )"""
 
-APPEND_BATCH = {
-    (commands, snapshots): _APPEND_EVENTS
-    + (_APPEND_COMMANDS if commands else "")
-    + (_APPEND_SNAPSHOTS if snapshots else "")
-    + "\nSELECT (SELECT count(*) FROM new_events), pg_notify('sluice_outbox', '')\n"
-    for commands in (False, True)
-    for snapshots in (False, True)
-}
+# Timers ride in the same statement as the events that asked for them. Scheduling a key
+# again moves the timer (and gives it a new timer_id, so it fires again); a cancel deletes it.
+_APPEND_TIMERS = """, new_timers AS (
+    INSERT INTO timers
+        (owner, key, timer_id, entity_type, entity_id, command, body, metadata, due_at)
+    SELECT owner, key, timer_id, entity_type, entity_id, command, body, metadata, due_at
+    FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(
+        owner text, key text, timer_id uuid, entity_type text, entity_id text, command text,
+        body jsonb, metadata jsonb, due_at timestamptz)
+    ON CONFLICT (owner, key) DO UPDATE
+        SET timer_id = excluded.timer_id, entity_type = excluded.entity_type,
+            entity_id = excluded.entity_id, command = excluded.command, body = excluded.body,
+            metadata = excluded.metadata, due_at = excluded.due_at, attempts = 0,
+            locked_until = NULL, last_error = NULL, created_at = now()
+), new_timers_notified AS (
+    SELECT pg_notify('sluice_timers', '')
+)"""
+
+_CANCEL_TIMERS = """, cancelled_timers AS (
+    DELETE FROM timers
+    WHERE (owner, key) IN (
+        SELECT owner, key FROM jsonb_to_recordset(%(cancels)s::jsonb) AS c(owner text, key text))
+)"""
+
+
+@functools.cache
+def append_batch(*, commands: bool, snapshots: bool, timers: bool, cancels: bool) -> str:
+    """The append statement with only the parts a batch needs."""
+    return (
+        _APPEND_EVENTS
+        + (_APPEND_COMMANDS if commands else "")
+        + (_APPEND_SNAPSHOTS if snapshots else "")
+        + (_APPEND_TIMERS if timers else "")
+        + (_CANCEL_TIMERS if cancels else "")
+        + "\nSELECT (SELECT count(*) FROM new_events), pg_notify('sluice_outbox', '')"
+        + (", (SELECT count(*) FROM new_timers_notified)" if timers else "")
+        + "\n"
+    )
+
 
 FIND_COMMAND = """
 SELECT request_hash, reply, created_at > now() - make_interval(secs => %(ttl)s) AS live

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psycopg
 from psycopg import sql
@@ -25,22 +25,29 @@ class Listener:
         self.conninfo = conninfo
         self.channels = tuple(channels)
         self._wakers: dict[str, set[asyncio.Event]] = {channel: set() for channel in self.channels}
+        self._readers: dict[str, list[Callable[[str], None]]] = {c: [] for c in self.channels}
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
-    def waker(self, channel: str) -> asyncio.Event:
-        """An event set on every notification of ``channel``; the caller clears it."""
+    def waker(self, *channels: str) -> asyncio.Event:
+        """An event set on every notification of any of ``channels``; the caller clears it."""
         event = asyncio.Event()
-        self._wakers[channel].add(event)
+        for channel in channels:
+            self._wakers[channel].add(event)
         return event
+
+    def on_payload(self, channel: str, reader: Callable[[str], None]) -> None:
+        """Call ``reader(payload)`` for every notification on ``channel`` (then wake it)."""
+        self._readers[channel].append(reader)
 
     def wake_local(self, channel: str) -> None:
         """Wake this process's waiters now, without the round trip through PostgreSQL: the
         NOTIFY still reaches the other processes (and arrives here again, harmlessly)."""
         self._wake((channel,))
 
-    def forget(self, channel: str, event: asyncio.Event) -> None:
-        self._wakers[channel].discard(event)
+    def forget(self, event: asyncio.Event, *channels: str) -> None:
+        for channel in channels or self.channels:
+            self._wakers[channel].discard(event)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sluice-listener")
@@ -68,6 +75,8 @@ class Listener:
             self.connected.set()
             self._wake(self.channels)  # anything may have happened while we were not listening
             async for notification in conn.notifies():
+                for reader in self._readers.get(notification.channel, ()):
+                    reader(notification.payload)
                 self._wake((notification.channel,))
 
     def _wake(self, channels: Iterable[str]) -> None:

@@ -77,7 +77,7 @@ class Sequencer:
                         log.info("sequencer: leadership released")
                     self.stats.leading = False
         finally:
-            self.listener.forget(sql.OUTBOX_CHANNEL, waker)
+            self.listener.forget(waker)
 
     async def _wait_for_leadership(self, conn: AsyncConnection) -> None:
         while True:

@@ -14,6 +14,9 @@ inserted after version n committed, so its outbox row has a larger id.
 
 OUTBOX_CHANNEL = "sluice_outbox"  # the journal notifies here after each append
 LOG_CHANNEL = "sluice_log"  # the sequencer notifies here with the new head seq
+CHECKPOINT_CHANNEL = "sluice_checkpoints"  # a consumer moved: payload "name:position"
+CONTROL_CHANNEL = "sluice_consumers"  # an operator paused, resumed or skipped: payload name
+TIMER_CHANNEL = "sluice_timers"  # a timer was scheduled
 
 # Two distinct bigint keys; advisory locks in the bigint form never collide with the
 # two-int4 entity locks of the journal.

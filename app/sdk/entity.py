@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar, get_type_hints
 from pydantic import BaseModel
 
 from app.sdk.events import Command, Event, Rejection
+from app.sdk.timers import TimerChange
 
 S = TypeVar("S", bound=BaseModel)
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -24,10 +25,11 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Reply:
-    """A decision that carries a reply for the caller, with or without events."""
+    """A decision that carries a reply for the caller and/or timers, with or without events."""
 
     events: Sequence[Event] = ()
     reply: Mapping[str, Any] | None = None
+    timers: Sequence[TimerChange] = ()
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Decision:
 
     events: tuple[Event, ...]
     reply: dict[str, Any] | None = None
+    timers: tuple[TimerChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class EventSourcedEntity(Generic[S]):
         def register(handler: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._registry.commands:
                 raise ValueError(f"{self.name}: command {name!r} declared twice")
-            model = _annotation_of(handler, 1, Command)
+            model = annotation_of(handler, 1, Command)
             doc = summary or (inspect.getdoc(handler) or "").split("\n")[0]
             self._registry.commands[name] = CommandSpec(name, model, handler, doc)
             return handler
@@ -81,7 +84,7 @@ class EventSourcedEntity(Generic[S]):
 
     def applies(self, handler: Callable[[S, Any], S]) -> Callable[[S, Any], S]:
         """Register ``handler(state, event) -> state``; the event class comes from its hint."""
-        event_type = _annotation_of(handler, 1, Event)
+        event_type = annotation_of(handler, 1, Event)
         self.register_event(event_type)
         self._registry.appliers[event_type] = handler
         return handler
@@ -160,8 +163,9 @@ class EventSourcedEntity(Generic[S]):
 
 
 def _normalise(entity: str, outcome: Any) -> Decision:
+    timers: tuple[TimerChange, ...] = ()
     if isinstance(outcome, Reply):
-        events, reply = tuple(outcome.events), outcome.reply
+        events, reply, timers = tuple(outcome.events), outcome.reply, tuple(outcome.timers)
     elif isinstance(outcome, Event):
         events, reply = (outcome,), None
     elif isinstance(outcome, Sequence) and not isinstance(outcome, str | bytes):
@@ -170,10 +174,10 @@ def _normalise(entity: str, outcome: Any) -> Decision:
         raise TypeError(f"{entity}: a command handler returns events or Reply, not {outcome!r}")
     if not all(isinstance(event, Event) for event in events):
         raise TypeError(f"{entity}: a command handler returned something that is not an Event")
-    return Decision(events, dict(reply) if reply is not None else None)
+    return Decision(events, dict(reply) if reply is not None else None, timers)
 
 
-def _annotation_of(fn: Callable[..., Any], index: int, base: type) -> Any:
+def annotation_of(fn: Callable[..., Any], index: int, base: type) -> Any:
     params = list(inspect.signature(fn).parameters)
     if len(params) <= index:
         raise TypeError(f"{fn.__name__} takes (state, {base.__name__.lower()})")

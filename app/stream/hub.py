@@ -101,7 +101,7 @@ class LogHub:
                 if loaded < self.page_size:
                     await wait_for(waker, self.poll_interval)
         finally:
-            self.listener.forget(LOG_CHANNEL, waker)
+            self.listener.forget(waker)
 
     async def _load_new(self) -> int:
         entries = await self.event_log.read_entries(self.head, self.page_size)

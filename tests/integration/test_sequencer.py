@@ -36,7 +36,10 @@ def hold_an_append(conn: psycopg.Connection, entity_id: str) -> None:
         "metadata": {},
     }
     params = {"lock_namespace": journal_sql.ENTITY_LOCK_NAMESPACE, "events": json.dumps([row])}
-    conn.execute(journal_sql.APPEND_BATCH[False, False], params)
+    statement = journal_sql.append_batch(
+        commands=False, snapshots=False, timers=False, cancels=False
+    )
+    conn.execute(statement, params)
 
 
 async def test_a_late_commit_is_sequenced_after_an_early_one(
@@ -69,7 +72,7 @@ async def test_twenty_writers_make_a_gapless_log(
 
         async def writer(index: int) -> None:
             for n in range(200):
-                body = RecordVitals(**{**NORMAL_VITALS, "pulse": 40 + n % 100})
+                body = RecordVitals(**{**NORMAL_VITALS, "pulse": 51 + n % 40})
                 target = patients[(index * 7 + n) % len(patients)]
                 await runner.run(CommandRequest("patient", target, "record-vitals", body))
 

@@ -2,10 +2,14 @@
 
 from app.sdk import Service
 from app.services.ward.alert import alert
+from app.services.ward.monitor import vitals_monitor
 from app.services.ward.patient import patient
+from app.services.ward.views import open_alerts, ward_board
 
 service = Service(
     "ward",
     entities=[patient, alert],
+    views=[ward_board, open_alerts],
+    actions=[vitals_monitor],
     description="A hospital ward monitor: patients, their vital signs, and early-warning alerts.",
 )

@@ -1,7 +1,9 @@
 """The alert: one per patient (its id is the patient's id), raised by the vitals monitor.
 
 An episode runs from AlertRaised to AlertResolved; while open it can only go up in risk
-(AlertEscalated), be acknowledged by a clinician, and be resolved.
+(AlertEscalated), be acknowledged by a clinician, and be resolved. Raising (or a rise in
+risk, which needs a fresh acknowledgement) sets a timer: unacknowledged after
+SLUICE_WARD_ACK_MINUTES, the alert escalates; acknowledging or resolving cancels the timer.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from app.sdk import Command, Event, EventSourcedEntity, Rejection, Reply
+from app.sdk import CancelTimer, Command, Event, EventSourcedEntity, Rejection, Reply, Timer
+from app.services.ward.settings import ack_delay
 
 Risk = Literal["low-medium", "medium", "high"]
 RISK_ORDER: dict[str, int] = {"low-medium": 1, "medium": 2, "high": 3}
@@ -34,6 +37,16 @@ class Acknowledge(Command):
 
 class Resolve(Command):
     note: str = Field(default="", max_length=2000)
+    if_open: bool = Field(
+        default=False, description="Answer 'unchanged' instead of 409 when no alert is open."
+    )
+
+
+class Escalate(Command):
+    """Sent by the alert's own acknowledgement timer."""
+
+    episode: int = Field(ge=1)
+    reason: Literal["unacknowledged"] = "unacknowledged"
 
 
 # -- events -----------------------------------------------------------------------------------
@@ -70,6 +83,18 @@ class AlertState(BaseModel):
     risk: Risk | None = None
     reasons: list[str] = Field(default_factory=list)
     acknowledged_by: str | None = None
+    escalated_unacknowledged: bool = False
+
+
+ACK_TIMER = "unacknowledged"
+
+
+def ack_timer(episode: int) -> Timer:
+    return Timer(ACK_TIMER, "escalate", Escalate(episode=episode), after=ack_delay())
+
+
+def unchanged(detail: str, **extra: object) -> Reply:
+    return Reply(reply={"outcome": "unchanged", "detail": detail, **extra})
 
 
 alert = EventSourcedEntity(
@@ -81,41 +106,59 @@ alert = EventSourcedEntity(
 def raise_alert(state: AlertState, command: RaiseAlert) -> Reply | AlertRaised | AlertEscalated:
     """Open an alert, or escalate the open one when the risk is higher; otherwise change nothing."""
     if not state.open:
-        return AlertRaised(**command.model_dump(), episode=state.episode + 1)
+        episode = state.episode + 1
+        raised = AlertRaised(**command.model_dump(), episode=episode)
+        return Reply([raised], timers=[ack_timer(episode)])
     assert state.risk is not None
     if RISK_ORDER[command.risk] > RISK_ORDER[state.risk]:
-        return AlertEscalated(
+        escalated = AlertEscalated(
             score=command.score,
             risk=command.risk,
             reasons=command.reasons,
             previous_risk=state.risk,
             reason="risk-increased",
         )
-    return Reply(
-        reply={
-            "outcome": "unchanged",
-            "detail": f"an alert at risk {state.risk} is already open",
-            "risk": state.risk,
-        }
+        return Reply([escalated], timers=[ack_timer(state.episode)])
+    return unchanged(f"an alert at risk {state.risk} is already open", risk=state.risk)
+
+
+@alert.command("escalate")
+def escalate(state: AlertState, command: Escalate) -> Reply | AlertEscalated:
+    """Escalate an alert nobody acknowledged in time (sent by the alert's timer)."""
+    if not state.open or state.episode != command.episode:
+        return unchanged(f"episode {command.episode} is over")
+    if state.acknowledged_by is not None:
+        return unchanged(f"acknowledged by {state.acknowledged_by}")
+    if state.escalated_unacknowledged:
+        return unchanged("already escalated as unacknowledged")
+    assert state.risk is not None and state.score is not None
+    return AlertEscalated(
+        score=state.score,
+        risk=state.risk,
+        reasons=state.reasons,
+        previous_risk=state.risk,
+        reason=command.reason,
     )
 
 
 @alert.command("acknowledge")
-def acknowledge(state: AlertState, command: Acknowledge) -> AlertAcknowledged:
+def acknowledge(state: AlertState, command: Acknowledge) -> Reply:
     """A clinician has seen the alert and is acting on it."""
     if not state.open:
         raise Rejection("no alert is open for this patient")
     if state.acknowledged_by is not None:
         raise Rejection(f"the alert is already acknowledged by {state.acknowledged_by}")
-    return AlertAcknowledged(clinician=command.clinician)
+    return Reply([AlertAcknowledged(clinician=command.clinician)], timers=[CancelTimer(ACK_TIMER)])
 
 
 @alert.command("resolve")
-def resolve(state: AlertState, command: Resolve) -> AlertResolved:
+def resolve(state: AlertState, command: Resolve) -> Reply:
     """Close the episode; a later raise opens a new one."""
     if not state.open:
+        if command.if_open:
+            return unchanged("no alert is open")
         raise Rejection("no alert is open for this patient")
-    return AlertResolved(note=command.note)
+    return Reply([AlertResolved(note=command.note)], timers=[CancelTimer(ACK_TIMER)])
 
 
 @alert.applies
@@ -133,12 +176,15 @@ def raised(state: AlertState, event: AlertRaised) -> AlertState:
 @alert.applies
 def escalated(state: AlertState, event: AlertEscalated) -> AlertState:
     # A higher risk needs a fresh acknowledgement: the earlier one was for a lesser danger.
+    if event.reason == "unacknowledged":
+        return state.model_copy(update={"escalated_unacknowledged": True})
     return state.model_copy(
         update={
             "score": event.score,
             "risk": event.risk,
             "reasons": event.reasons,
             "acknowledged_by": None,
+            "escalated_unacknowledged": False,
         }
     )
 

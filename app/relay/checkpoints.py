@@ -1,0 +1,174 @@
+"""Checkpoints: each consumer's position in the log, its health, and the operator's controls.
+
+A consumer's position only moves forward, and only in one of two ways: a batch that commits
+its effect with the new position (views, in one transaction), or an operator's skip, which
+parks exactly the event the consumer is stuck on. Both lock the checkpoint row first, so they
+serialize with each other and with a second process that wrongly believes it leads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.relay.sql import CHECKPOINT_CHANNEL, CONTROL_CHANNEL
+
+REGISTER = """
+INSERT INTO checkpoints (name, kind) VALUES (%(name)s, %(kind)s) ON CONFLICT (name) DO NOTHING
+"""
+
+CLAIM = """
+SELECT position, generation, paused FROM checkpoints WHERE name = %(name)s FOR UPDATE
+"""
+
+ADVANCE = f"""
+UPDATE checkpoints
+SET position = %(position)s, failing_seq = NULL, error = NULL, failing_since = NULL,
+    attempts = 0, updated_at = now()
+WHERE name = %(name)s
+RETURNING pg_notify('{CHECKPOINT_CHANNEL}', name || ':' || position)
+"""
+
+RECORD_FAILURE = """
+UPDATE checkpoints
+SET failing_seq = %(seq)s, error = %(error)s, failing_since = COALESCE(failing_since, now()),
+    attempts = attempts + 1, updated_at = now()
+WHERE name = %(name)s
+RETURNING attempts
+"""
+
+RECORD_LEADER = "UPDATE checkpoints SET leader = %(leader)s WHERE name = %(name)s"
+
+SET_PAUSED = f"""
+UPDATE checkpoints SET paused = %(paused)s, updated_at = now() WHERE name = %(name)s
+RETURNING pg_notify('{CONTROL_CHANNEL}', name)
+"""
+
+PARK = """
+INSERT INTO parked_events (consumer, seq, event_id, error)
+SELECT %(name)s, seq, event_id, %(error)s FROM events WHERE seq = %(seq)s
+ON CONFLICT DO NOTHING
+"""
+
+STATUS = """
+SELECT c.name, c.kind, c.position, c.paused, c.leader, c.failing_seq, c.error,
+       c.failing_since, c.attempts, c.updated_at, c.generation, c.rebuild_state,
+       c.rebuild_position, c.rebuild_error, c.rebuild_started_at, c.rebuilt_at,
+       head.seq AS head,
+       COALESCE(EXTRACT(EPOCH FROM now() - (
+           SELECT recorded_at FROM events WHERE seq = c.position + 1)), 0) AS lag_seconds,
+       (SELECT count(*) FROM parked_events p WHERE p.consumer = c.name) AS parked
+FROM checkpoints c, (SELECT COALESCE(max(seq), 0) AS seq FROM events) AS head
+WHERE %(name)s::text IS NULL OR c.name = %(name)s
+ORDER BY c.kind, c.name
+"""
+
+POSITION = "SELECT position FROM checkpoints WHERE name = %(name)s"
+
+PROGRESS = """
+SELECT position, paused, (SELECT COALESCE(max(seq), 0) FROM events)
+FROM checkpoints WHERE name = %(name)s
+"""
+
+
+@dataclass(frozen=True)
+class Claim:
+    position: int
+    generation: int
+    paused: bool
+
+
+class SkipRefused(Exception):
+    """The consumer is not stuck on the event the operator asked to skip."""
+
+
+class Checkpoints:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def register(self, name: str, kind: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(REGISTER, {"name": name, "kind": kind})
+
+    async def record_leader(self, name: str, leader: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(RECORD_LEADER, {"name": name, "leader": leader})
+
+    async def claim(self, conn: AsyncConnection, name: str) -> Claim:
+        """Lock the row for the rest of ``conn``'s transaction."""
+        row = await (await conn.execute(CLAIM, {"name": name})).fetchone()
+        if row is None:
+            raise LookupError(f"no checkpoint for consumer {name!r}")
+        return Claim(*row)
+
+    async def advance(self, conn: AsyncConnection, name: str, position: int) -> None:
+        await conn.execute(ADVANCE, {"name": name, "position": position})
+
+    async def advance_now(self, name: str, position: int) -> None:
+        async with self.pool.connection() as conn:
+            await self.advance(conn, name, position)
+
+    async def record_failure(self, name: str, seq: int, error: str) -> int:
+        params = {"name": name, "seq": seq, "error": error[:4000]}
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(RECORD_FAILURE, params)).fetchone()
+        return int(row[0]) if row else 1
+
+    async def set_paused(self, name: str, paused: bool) -> bool:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(SET_PAUSED, {"name": name, "paused": paused})
+            return cursor.rowcount == 1
+
+    async def skip(self, name: str, seq: int | None) -> int:
+        """Park the event the consumer is stuck on and move past it; returns its seq."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                "SELECT position, failing_seq, error FROM checkpoints WHERE name = %(name)s"
+                " FOR UPDATE",
+                {"name": name},
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise LookupError(name)
+            position, failing_seq, error = row
+            if failing_seq is None:
+                raise SkipRefused(f"{name} is not failing: there is no event to skip")
+            if seq is not None and seq != failing_seq:
+                raise SkipRefused(f"{name} is stuck on seq {failing_seq}, not {seq}")
+            await conn.execute(PARK, {"name": name, "seq": failing_seq, "error": error})
+            await conn.execute(ADVANCE, {"name": name, "position": max(position, failing_seq)})
+            await conn.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, name])
+            return int(failing_seq)
+
+    async def position(self, name: str) -> int | None:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(POSITION, {"name": name})).fetchone()
+        return int(row[0]) if row else None
+
+    async def progress(self, name: str) -> tuple[int, bool, int]:
+        """Where the consumer is, whether it is paused, and the log's head."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(PROGRESS, {"name": name})).fetchone()
+        if row is None:
+            raise LookupError(f"no checkpoint for consumer {name!r}")
+        return int(row[0]), bool(row[1]), int(row[2])
+
+    async def status(self, name: str | None = None) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(STATUS, {"name": name})
+            return await cur.fetchall()
+
+    async def parked(self, name: str) -> list[tuple[int, uuid.UUID, str | None, datetime]]:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT seq, event_id, error, parked_at FROM parked_events"
+                " WHERE consumer = %(name)s ORDER BY seq",
+                {"name": name},
+            )
+            return list(await cursor.fetchall())

@@ -1,0 +1,171 @@
+"""The consumer runner shared by views, actions (and webhooks): checkpoint, leadership, retries.
+
+Each consumer reads the log from its checkpoint in bounded ranges, only while this process
+leads it, waking on the sequencer's NOTIFY and polling anyway. A failing handler is never
+swallowed: the consumer records the error and the seq it is stuck on, retries with capped
+exponential backoff, and waits for the event to succeed or for an operator to skip it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import psycopg
+import psycopg_pool
+
+from app.relay.background import cancel_and_wait
+from app.relay.checkpoints import Checkpoints
+from app.relay.consumer_log import ConsumerLog, Row
+from app.relay.leadership import Leadership
+from app.relay.listener import Listener, wait_for
+from app.relay.sql import CONTROL_CHANNEL, LOG_CHANNEL
+
+log = logging.getLogger("sluice.consumers")
+
+# The database being unreachable is not the consumer's fault: back off without blaming an event.
+OUTAGE_ERRORS = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg_pool.PoolTimeout,
+    OSError,
+)
+
+
+class HandlerFailed(Exception):
+    """The event at ``seq`` failed; everything before it has been committed."""
+
+    def __init__(self, seq: int, error: BaseException) -> None:
+        super().__init__(f"seq {seq}: {describe(error)}")
+        self.seq = seq
+        self.error = error
+
+
+class PositionMoved(Exception):
+    """The checkpoint is not where this batch started (another process, or a skip)."""
+
+
+class Consumer(Protocol):
+    name: str
+    kind: str
+    log_types: frozenset[str]
+
+    async def process(self, after: int, upto: int, rows: list[Row]) -> None:
+        """Apply ``rows`` and move the checkpoint to ``upto``, or raise HandlerFailed."""
+
+    def reset(self) -> None:
+        """Forget anything held in memory about the consumer's effects."""
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    batch_size: int = 1000
+    poll_interval: float = 0.5
+    backoff_initial: float = 0.1
+    backoff_max: float = 30.0
+
+    def backoff(self, attempts: int) -> float:
+        return min(self.backoff_max, self.backoff_initial * 2 ** max(attempts - 1, 0))
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+class ConsumerWorker:
+    def __init__(
+        self,
+        consumer: Consumer,
+        *,
+        checkpoints: Checkpoints,
+        consumer_log: ConsumerLog,
+        leadership: Leadership,
+        listener: Listener,
+        settings: ConsumerSettings,
+    ) -> None:
+        self.consumer = consumer
+        self.name = consumer.name
+        self.checkpoints = checkpoints
+        self.consumer_log = consumer_log
+        self.leadership = leadership
+        self.listener = listener
+        self.settings = settings
+        self.narrow_until = 0  # after an unattributed batch failure: one event at a time
+        self._control = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        leadership.want(self.name)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"sluice-consumer-{self.name}")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+    async def run(self) -> None:
+        waker = self.listener.waker(LOG_CHANNEL, CONTROL_CHANNEL)
+        self._control = self.listener.waker(CONTROL_CHANNEL)
+        outage_delay = self.settings.backoff_initial
+        try:
+            while True:
+                await self.leadership.wait_leading(self.name)
+                try:
+                    await self.checkpoints.record_leader(self.name, self.leadership.identity)
+                    self.consumer.reset()
+                    while self.leadership.leading(self.name):
+                        await self.step(waker)
+                        outage_delay = self.settings.backoff_initial
+                except OUTAGE_ERRORS as error:
+                    self.consumer.reset()
+                    log.warning("%s: database unavailable (%s); retrying", self.name, error)
+                    await asyncio.sleep(outage_delay)
+                    outage_delay = min(outage_delay * 2, self.settings.backoff_max)
+        finally:
+            self.listener.forget(waker)
+            self.listener.forget(self._control)
+
+    async def step(self, waker: asyncio.Event) -> None:
+        """One batch, or one wait when there is nothing to do."""
+        waker.clear()  # before reading: a notification arriving meanwhile is kept
+        position, paused, head = await self.checkpoints.progress(self.name)
+        if paused:
+            await wait_for(waker, self.settings.poll_interval)
+            return
+        if head <= position:
+            await wait_for(waker, self.settings.poll_interval)
+            return
+        upto = min(head, position + self.settings.batch_size)
+        if self.narrow_until > position:
+            upto = position + 1
+        rows = await self.consumer_log.read(self.name, position, upto, self.consumer.log_types)
+        try:
+            await self.consumer.process(position, upto, rows)
+        except PositionMoved:
+            self.consumer.reset()
+        except HandlerFailed as failed:
+            await self._failed(failed.seq, failed.error)
+        except OUTAGE_ERRORS:
+            raise
+        except Exception as error:  # not attributable to one event (e.g. a constraint)
+            self.consumer.reset()
+            if upto - position > 1:
+                self.narrow_until = upto  # find the culprit one event at a time
+                return
+            await self._failed(upto, error)
+
+    async def _failed(self, seq: int, error: BaseException) -> None:
+        self.consumer.reset()
+        self._control.clear()
+        attempts = await self.checkpoints.record_failure(self.name, seq, describe(error))
+        delay = self.settings.backoff(attempts)
+        log.error(
+            "%s: failed at seq %d (attempt %d, next in %.1fs): %s",
+            self.name,
+            seq,
+            attempts,
+            delay,
+            describe(error),
+            exc_info=(attempts == 1 and error) or None,
+        )
+        await wait_for(self._control, delay)  # an operator's skip or resume wakes it early

@@ -1,0 +1,89 @@
+"""Operating consumers: ``GET /consumers``, and pause, resume or skip one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.api.problems import ProblemError, problem_responses
+from app.relay.checkpoints import Checkpoints, SkipRefused
+from app.relay.status import ConsumerStatus
+
+router = APIRouter(prefix="/consumers", tags=["consumers"])
+
+
+def _checkpoints(request: Request) -> Checkpoints:
+    checkpoints: Checkpoints = request.app.state.checkpoints
+    return checkpoints
+
+
+async def consumer_status(request: Request, name: str) -> ConsumerStatus:
+    rows = await _checkpoints(request).status(name)
+    if not rows:
+        raise ProblemError(404, "unknown-consumer", "Unknown consumer", f"no consumer {name!r}")
+    return ConsumerStatus.from_row(rows[0])
+
+
+@router.get(
+    "", summary="Every consumer: checkpoint, lag and state", response_model=list[ConsumerStatus]
+)
+async def list_consumers(request: Request) -> list[ConsumerStatus]:
+    return [ConsumerStatus.from_row(row) for row in await _checkpoints(request).status()]
+
+
+@router.get(
+    "/{name}",
+    summary="One consumer's checkpoint, lag and state",
+    response_model=ConsumerStatus,
+    responses=problem_responses(404),
+)
+async def get_consumer(request: Request, name: str) -> ConsumerStatus:
+    return await consumer_status(request, name)
+
+
+@router.post(
+    "/{name}/skip",
+    summary="Park the event a failing consumer is stuck on, and carry on after it",
+    response_model=ConsumerStatus,
+    responses=problem_responses(404, 409, 422),
+)
+async def skip_event(
+    request: Request,
+    name: str,
+    seq: Annotated[
+        int | None, Query(ge=1, description="The stuck seq; refused if it is not that one.")
+    ] = None,
+) -> ConsumerStatus:
+    await consumer_status(request, name)
+    try:
+        await _checkpoints(request).skip(name, seq)
+    except SkipRefused as refused:
+        raise ProblemError(409, "not-stuck-there", "Nothing to skip", str(refused)) from None
+    return await consumer_status(request, name)
+
+
+@router.post(
+    "/{name}/pause",
+    summary="Stop handling events until resumed (the checkpoint stays)",
+    response_model=ConsumerStatus,
+    responses=problem_responses(404),
+)
+async def pause(request: Request, name: str) -> ConsumerStatus:
+    return await _set_paused(request, name, True)
+
+
+@router.post(
+    "/{name}/resume",
+    summary="Carry on from the checkpoint",
+    response_model=ConsumerStatus,
+    responses=problem_responses(404),
+)
+async def resume(request: Request, name: str) -> ConsumerStatus:
+    return await _set_paused(request, name, False)
+
+
+async def _set_paused(request: Request, name: str, paused: bool) -> ConsumerStatus:
+    if not await _checkpoints(request).set_paused(name, paused):
+        raise ProblemError(404, "unknown-consumer", "Unknown consumer", f"no consumer {name!r}")
+    return await consumer_status(request, name)

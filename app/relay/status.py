@@ -1,0 +1,69 @@
+"""A consumer's status as the API shows it: position, lag, health, leadership."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class RebuildStatus(BaseModel):
+    state: Literal["running", "failed", "done"]
+    position: int | None = Field(description="How far the fresh table has got (seq).")
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ConsumerStatus(BaseModel):
+    name: str
+    kind: Literal["view", "action", "webhooks"] | str
+    state: Literal["running", "paused", "failing"]
+    checkpoint: int = Field(description="The last seq this consumer has handled.")
+    head: int = Field(description="The log's last seq.")
+    lag_events: int
+    lag_seconds: float = Field(description="Age of the oldest event not handled yet.")
+    leader: str | None = Field(description="host:pid of the process leading it.")
+    failing_seq: int | None = Field(description="The seq it is stuck on, when failing.")
+    error: str | None = None
+    failing_since: datetime | None = None
+    attempts: int = Field(description="Failed attempts at failing_seq so far.")
+    parked: int = Field(description="Events an operator skipped.")
+    updated_at: datetime
+    rebuild: RebuildStatus | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ConsumerStatus:
+        if row["paused"]:
+            state = "paused"
+        elif row["failing_seq"] is not None:
+            state = "failing"
+        else:
+            state = "running"
+        rebuild = None
+        if row["rebuild_state"]:
+            rebuild = RebuildStatus(
+                state=row["rebuild_state"],
+                position=row["rebuild_position"],
+                error=row["rebuild_error"],
+                started_at=row["rebuild_started_at"],
+                finished_at=row["rebuilt_at"] if row["rebuild_state"] == "done" else None,
+            )
+        return cls(
+            name=row["name"],
+            kind=row["kind"],
+            state=state,
+            checkpoint=row["position"],
+            head=row["head"],
+            lag_events=max(0, row["head"] - row["position"]),
+            lag_seconds=max(0.0, float(row["lag_seconds"] or 0)),
+            leader=row["leader"],
+            failing_seq=row["failing_seq"],
+            error=row["error"],
+            failing_since=row["failing_since"],
+            attempts=row["attempts"],
+            parked=row["parked"],
+            updated_at=row["updated_at"],
+            rebuild=rebuild,
+        )

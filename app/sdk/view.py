@@ -1,0 +1,110 @@
+"""View: a read-model table fed by event handlers — the query side of CQRS.
+
+A handler is a fold step for one row: ``handler(row, event, meta) -> row | None`` gets the row
+the event is about (None when there is none yet) and returns what the row should be now
+(None: no row). It does no I/O, so the platform can batch many events into one transaction
+with the view's checkpoint — which is what makes a view's effect exactly-once.
+
+    board = View("ward-board", table=WardBoardRow, filters=["ward"], sort=["bed"])
+
+    @board.handles
+    def admitted(row: WardBoardRow | None, event: PatientAdmitted, meta: EventMeta) -> ...:
+        return WardBoardRow(patient_id=meta.entity_id, name=event.name, ...)
+
+Rows are keyed by the table's primary key (one column); by default an event is about the row
+whose key is the event's entity id, and ``@board.handles(key=lambda event, meta: ...)`` says
+otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Table
+from sqlmodel import SQLModel
+
+from app.sdk.entity import annotation_of
+from app.sdk.events import Event
+
+R = TypeVar("R", bound=SQLModel)
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class EventMeta:
+    """Where an event sits in the log, beside its data."""
+
+    seq: int
+    event_id: uuid.UUID
+    entity_type: str
+    entity_id: str
+    version: int
+    recorded_at: datetime
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+KeyOf = Callable[[Any, EventMeta], str]
+RowHandler = Callable[[Any, Any, EventMeta], Any]
+
+
+def entity_key(event: Event, meta: EventMeta) -> str:
+    return meta.entity_id
+
+
+@dataclass(frozen=True)
+class ViewHandler:
+    event_type: type[Event]
+    handler: RowHandler
+    key: KeyOf
+
+
+class View(Generic[R]):
+    def __init__(
+        self,
+        name: str,
+        *,
+        table: type[R],
+        filters: Sequence[str] = (),
+        sort: Sequence[str] = (),
+        description: str = "",
+    ) -> None:
+        if not NAME.match(name):
+            raise ValueError(f"view name {name!r}: lowercase letters, digits and '-'")
+        sa_table: Table | None = getattr(table, "__table__", None)
+        if sa_table is None:
+            raise TypeError(f"view {name}: table= must be a SQLModel with table=True")
+        keys = list(sa_table.primary_key.columns)
+        if len(keys) != 1:
+            raise TypeError(f"view {name}: the table needs exactly one primary-key column")
+        columns = set(sa_table.columns.keys())
+        for column in (*filters, *sort):
+            if column not in columns:
+                raise ValueError(f"view {name}: {column!r} is not a column of {sa_table.name}")
+        self.name = name
+        self.row_type = table
+        self.table = sa_table
+        self.key_column = keys[0].name
+        self.filters = tuple(filters)
+        self.sort = tuple(sort)
+        self.description = description
+        self.handlers: dict[type[Event], ViewHandler] = {}
+
+    def handles(self, handler: RowHandler | None = None, *, key: KeyOf = entity_key) -> Any:
+        """Register ``handler(row, event, meta)``; the event class comes from its hint."""
+
+        def register(fn: RowHandler) -> RowHandler:
+            event_type = annotation_of(fn, 1, Event)
+            if event_type in self.handlers:
+                raise ValueError(f"view {self.name}: two handlers for {event_type.__name__}")
+            self.handlers[event_type] = ViewHandler(event_type, fn, key)
+            return fn
+
+        return register if handler is None else register(handler)
+
+    def key_of(self, row: R) -> str:
+        return str(getattr(row, self.key_column))

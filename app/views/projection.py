@@ -1,0 +1,123 @@
+"""Applying events to a view's table: in memory first, then one upsert and one delete.
+
+Handlers are pure, so a batch of events becomes: load the rows they are about (those not
+already in memory), fold each event into its row, write every touched row once. The caller
+owns the transaction, which also moves the checkpoint — the exactly-once effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping, Sequence
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from sqlmodel import SQLModel
+
+from app.relay.consumer_log import LoggedEvent
+from app.sdk.view import View
+
+RowCache = MutableMapping[Any, SQLModel | None]
+
+
+class HandlerError(Exception):
+    """A view handler raised (or returned nonsense) on the event at ``seq``."""
+
+    def __init__(self, seq: int, error: BaseException) -> None:
+        super().__init__(f"seq {seq}: {error}")
+        self.seq = seq
+        self.error = error
+
+
+class Projection:
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.columns = list(view.table.columns.keys())
+        self.key_type = view.table.c[view.key_column].type.python_type
+
+    async def apply(
+        self, conn: AsyncConnection, table: str, rows: RowCache, events: Sequence[LoggedEvent]
+    ) -> int:
+        """Fold ``events`` into ``table`` through ``rows`` (a cache of committed rows, which
+        this updates in place); returns how many rows were written."""
+        keyed = [(self._key(logged), logged) for logged in events]
+        await self._load(conn, table, rows, {key for key, _ in keyed if key not in rows})
+        touched: dict[Any, SQLModel | None] = {}
+        for key, logged in keyed:
+            new = self._fold(rows[key], logged, key)
+            rows[key] = touched[key] = new
+        await self._write(conn, table, touched)
+        return len(touched)
+
+    def _key(self, logged: LoggedEvent) -> Any:
+        handler = self.view.handlers[type(logged.event)]
+        try:
+            key = handler.key(logged.event, logged.meta)
+            return key if isinstance(key, self.key_type) else self.key_type(key)
+        except Exception as error:
+            raise HandlerError(logged.meta.seq, error) from error
+
+    def _fold(self, row: SQLModel | None, logged: LoggedEvent, key: Any) -> SQLModel | None:
+        handler = self.view.handlers[type(logged.event)]
+        try:
+            new = handler.handler(row, logged.event, logged.meta)
+        except Exception as error:
+            raise HandlerError(logged.meta.seq, error) from error
+        if new is None:
+            return None
+        if not isinstance(new, self.view.row_type):
+            problem = TypeError(f"{handler.handler.__name__} returned {type(new).__name__}")
+            raise HandlerError(logged.meta.seq, problem)
+        if getattr(new, self.view.key_column) != key:
+            problem = ValueError(f"{handler.handler.__name__} changed the row's key to {key!r}")
+            raise HandlerError(logged.meta.seq, problem)
+        return new
+
+    async def _load(
+        self, conn: AsyncConnection, table: str, rows: RowCache, keys: Iterable[Any]
+    ) -> None:
+        wanted = list(keys)
+        if not wanted:
+            return
+        query = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s)").format(
+            sql.Identifier(table), sql.Identifier(self.view.key_column)
+        )
+        async with conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(query, [wanted])
+            for stored in await cursor.fetchall():
+                row = self.view.row_type.model_validate(stored)
+                rows[stored[self.view.key_column]] = row
+        for key in wanted:
+            rows.setdefault(key, None)
+
+    async def _write(
+        self, conn: AsyncConnection, table: str, touched: dict[Any, SQLModel | None]
+    ) -> None:
+        upserts = [row.model_dump_json() for row in touched.values() if row is not None]
+        deletes = [key for key, row in touched.items() if row is None]
+        if upserts:
+            await conn.execute(self._upsert(table), ["[" + ",".join(upserts) + "]"])
+        if deletes:
+            query = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
+                sql.Identifier(table), sql.Identifier(self.view.key_column)
+            )
+            await conn.execute(query, [deletes])
+
+    def _upsert(self, table: str) -> sql.Composed:
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
+        updates = sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
+            for c in self.columns
+            if c != self.view.key_column
+        )
+        action = sql.SQL("DO UPDATE SET {}").format(updates) if len(self.columns) > 1 else None
+        return sql.SQL(
+            "INSERT INTO {table} ({columns}) SELECT {columns}"
+            " FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
+            " ON CONFLICT ({key}) {action}"
+        ).format(
+            table=sql.Identifier(table),
+            columns=columns,
+            key=sql.Identifier(self.view.key_column),
+            action=action or sql.SQL("DO NOTHING"),
+        )

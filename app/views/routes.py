@@ -1,0 +1,188 @@
+"""Views over HTTP: status, queries (filters, sort, paging, read-your-writes), rebuild.
+
+Each view gets its own routes, built from its declaration, so /openapi.json documents its
+row schema and its filters.
+"""
+
+
+import inspect
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, create_model
+
+from app.api.problems import ProblemError, problem_responses
+from app.relay.routes import consumer_status
+from app.relay.status import ConsumerStatus
+from app.sdk.service import Service
+from app.sdk.view import View
+from app.views.consistency import CheckpointWatch, UnknownEvent
+from app.views.queries import BadSort, RowQuery, ViewQueries, parse_sort
+from app.views.rebuild import RebuildRunning, Rebuilds
+
+ConsistentWith = Annotated[
+    uuid.UUID | None,
+    Query(description="Wait (bounded) until the view has applied this event (an event_id)."),
+]
+
+
+def add_view_routes(router: APIRouter, service: Service) -> None:
+    @router.get(
+        "/views",
+        summary="Every view: checkpoint, lag, state and rebuild",
+        tags=["views"],
+        response_model=list[ConsumerStatus],
+    )
+    async def list_views(request: Request) -> list[ConsumerStatus]:
+        return [await consumer_status(request, name) for name in service.view_types]
+
+    for view in service.view_types.values():
+        _add_routes(router, view)
+
+
+def _add_routes(router: APIRouter, view: View) -> None:
+    tag = f"view {view.name}"
+    page = create_model(
+        f"{view.row_type.__name__}Page",
+        items=(list[view.row_type], ...),  # type: ignore[name-defined]
+        next_offset=(int | None, None),
+    )
+    router.add_api_route(
+        f"/views/{view.name}",
+        _rows_endpoint(view, page),
+        methods=["GET"],
+        name=f"{view.name}.rows",
+        summary=view.description or f"Rows of the {view.name} view",
+        tags=[tag],
+        response_model=page,
+        responses=problem_responses(404, 422, 503),
+    )
+    router.add_api_route(
+        f"/views/{view.name}/{{key}}",
+        _row_endpoint(view),
+        methods=["GET"],
+        name=f"{view.name}.row",
+        summary=f"One row of the {view.name} view, by {view.key_column}",
+        tags=[tag],
+        response_model=view.row_type,
+        responses=problem_responses(404, 422, 503),
+    )
+    router.add_api_route(
+        f"/views/{view.name}/rebuild",
+        _rebuild_endpoint(view),
+        methods=["POST"],
+        name=f"{view.name}.rebuild",
+        summary=f"Replay the log into a fresh {view.name} table and swap it in",
+        tags=[tag],
+        status_code=202,
+        response_model=ConsumerStatus,
+        responses=problem_responses(409),
+    )
+
+
+def _rows_endpoint(view: View, page: type[BaseModel]) -> Any:
+    async def rows_endpoint(request: Request, **params: Any) -> Any:
+        await _wait_if_asked(request, view, params.pop("consistent_with"))
+        try:
+            sort = parse_sort(view, params.pop("sort"))
+        except BadSort as error:
+            raise ProblemError(422, "bad-sort", "Invalid sort", str(error)) from None
+        limit, offset = params.pop("limit"), params.pop("offset")
+        filters = {name: value for name, value in params.items() if value is not None}
+        queries: ViewQueries = request.app.state.view_queries
+        items = await queries.rows(view, RowQuery(filters, sort, limit + 1, offset))
+        more = len(items) > limit
+        return page(items=items[:limit], next_offset=offset + limit if more else None)
+
+    parameters = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)
+    ]
+    for column in view.filters:
+        python_type = view.table.c[column].type.python_type
+        parameters.append(
+            _query_param(
+                column,
+                Annotated[
+                    python_type | None, Query(description=f"Only rows whose {column} equals this.")
+                ],
+            )
+        )
+    sortable = ", ".join((*view.sort, view.key_column))
+    parameters += [
+        _query_param(
+            "sort",
+            Annotated[
+                str | None,
+                Query(
+                    max_length=200,
+                    description=f"Comma-separated columns, '-' for descending; of: {sortable}.",
+                ),
+            ],
+        ),
+        _query_param("limit", Annotated[int, Query(ge=1, le=1000)], 100),
+        _query_param("offset", Annotated[int, Query(ge=0, le=1_000_000)], 0),
+        _query_param("consistent_with", ConsistentWith),
+    ]
+    rows_endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return rows_endpoint
+
+
+def _query_param(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+    )
+
+
+def _row_endpoint(view: View) -> Any:
+    key_type = view.table.c[view.key_column].type.python_type
+
+    async def row_endpoint(
+        request: Request,
+        key: Annotated[key_type, Path(description=f"The row's {view.key_column}.")],  # type: ignore[valid-type]
+        consistent_with: ConsistentWith = None,
+    ) -> Any:
+        await _wait_if_asked(request, view, consistent_with)
+        queries: ViewQueries = request.app.state.view_queries
+        row = await queries.row(view, key)
+        if row is None:
+            raise ProblemError(404, "not-found", "Not found", f"{view.name} has no row {key!r}")
+        return row
+
+    return row_endpoint
+
+
+def _rebuild_endpoint(view: View) -> Any:
+    async def rebuild_endpoint(request: Request) -> ConsumerStatus:
+        rebuilds: Rebuilds = request.app.state.rebuilds
+        try:
+            await rebuilds.start(view)
+        except RebuildRunning:
+            raise ProblemError(
+                409, "rebuild-running", "Rebuild running", f"{view.name} is being rebuilt already"
+            ) from None
+        return await consumer_status(request, view.name)
+
+    return rebuild_endpoint
+
+
+async def _wait_if_asked(request: Request, view: View, event_id: uuid.UUID | None) -> None:
+    if event_id is None:
+        return
+    watch: CheckpointWatch = request.app.state.checkpoint_watch
+    timeout: float = request.app.state.consistency_timeout
+    try:
+        applied = await watch.wait_until_applied(view.name, event_id, within=timeout)
+    except UnknownEvent:
+        raise ProblemError(
+            404, "unknown-event", "Unknown event", f"no event {event_id} in the journal"
+        ) from None
+    if not applied:
+        raise ProblemError(
+            503,
+            "view-not-consistent",
+            "View not caught up",
+            f"{view.name} has not applied event {event_id} within {timeout:g}s; retry shortly",
+            headers={"Retry-After": "1"},
+            view=view.name,
+        )

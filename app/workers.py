@@ -1,0 +1,170 @@
+"""Everything a process runs in the background, built and stopped in one place.
+
+Start order follows the data's path: the listener (so no wake-up is missed), the sequencer
+(outbox → seq), the log hub (WebSocket clients), then the consumers (views, actions) and the
+timer worker. Stop order is the reverse, so nothing runs on a closed pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.actions.runner import ActionConsumer
+from app.journal.commands import CommandRunner
+from app.relay.checkpoints import Checkpoints
+from app.relay.consumer import Consumer, ConsumerSettings, ConsumerWorker
+from app.relay.consumer_log import ConsumerLog
+from app.relay.leadership import Leadership
+from app.relay.listener import Listener
+from app.relay.sequencer import Sequencer
+from app.relay.sql import (
+    CHECKPOINT_CHANNEL,
+    CONTROL_CHANNEL,
+    LOG_CHANNEL,
+    OUTBOX_CHANNEL,
+    TIMER_CHANNEL,
+)
+from app.sdk.service import Service
+from app.settings import Settings
+from app.stream.hub import LogHub
+from app.stream.log import EventLog
+from app.timers.store import TimerStore
+from app.timers.worker import TimerWorker
+from app.views.consistency import CheckpointWatch
+from app.views.projector import ViewProjector
+from app.views.rebuild import Rebuilds, ViewRebuild
+from app.views.schema import ensure_table
+
+CHANNELS = (OUTBOX_CHANNEL, LOG_CHANNEL, CHECKPOINT_CHANNEL, CONTROL_CHANNEL, TIMER_CHANNEL)
+
+
+@dataclass
+class Workers:
+    listener: Listener
+    sequencer: Sequencer
+    hub: LogHub
+    leadership: Leadership
+    checkpoints: Checkpoints
+    watch: CheckpointWatch
+    rebuilds: Rebuilds
+    timer_worker: TimerWorker
+    consumers: list[ConsumerWorker] = field(default_factory=list)
+
+    async def start(self, service: Service, pool: AsyncConnectionPool) -> None:
+        async with pool.connection() as conn:
+            for view in service.view_types.values():
+                await ensure_table(conn, view)
+        for worker in self.consumers:
+            await self.checkpoints.register(worker.name, worker.consumer.kind)
+        self.listener.start()
+        self.sequencer.start()
+        await self.hub.start()
+        self.leadership.start()
+        for worker in self.consumers:
+            worker.start()
+        self.timer_worker.start()
+
+    async def stop(self) -> None:
+        await self.rebuilds.stop()
+        await self.timer_worker.stop()
+        for worker in self.consumers:
+            await worker.stop()
+        await self.leadership.stop()
+        await self.hub.stop()
+        await self.sequencer.stop()
+        await self.listener.stop()
+
+
+def build_workers(
+    settings: Settings,
+    service: Service,
+    *,
+    conninfo: str,
+    pool: AsyncConnectionPool,
+    listener: Listener,
+    runner: CommandRunner,
+    event_log: EventLog,
+) -> Workers:
+    checkpoints = Checkpoints(pool)
+    consumer_log = ConsumerLog(pool, service)
+    leadership = Leadership(conninfo, retry_interval=settings.leader_retry_seconds)
+    watch = CheckpointWatch(pool, checkpoints, listener, poll_interval=settings.relay_poll_seconds)
+    timer_store = TimerStore(pool)
+    consumer_settings = ConsumerSettings(
+        batch_size=settings.consumer_batch_size,
+        poll_interval=settings.relay_poll_seconds,
+        backoff_initial=settings.consumer_backoff_initial_seconds,
+        backoff_max=settings.consumer_backoff_max_seconds,
+    )
+    consumers: list[Consumer] = [
+        ViewProjector(
+            view,
+            service,
+            pool=pool,
+            checkpoints=checkpoints,
+            consumer_log=consumer_log,
+            cache_size=settings.view_cache_size,
+            on_advanced=watch.note,
+        )
+        for view in service.view_types.values()
+    ]
+    consumers += [
+        ActionConsumer(
+            action,
+            service,
+            pool=pool,
+            runner=runner,
+            checkpoints=checkpoints,
+            consumer_log=consumer_log,
+            timers=timer_store,
+        )
+        for action in service.action_types.values()
+    ]
+
+    def make_rebuild(view):  # type: ignore[no-untyped-def]
+        return ViewRebuild(
+            view,
+            conninfo=conninfo,
+            pool=pool,
+            checkpoints=checkpoints,
+            consumer_log=consumer_log,
+            log_types=service.log_types(view.handlers),
+            batch_size=settings.consumer_batch_size,
+        )
+
+    return Workers(
+        listener=listener,
+        sequencer=Sequencer(
+            conninfo,
+            listener,
+            batch_size=settings.sequencer_batch_size,
+            poll_interval=settings.relay_poll_seconds,
+            standby_interval=settings.leader_retry_seconds,
+        ),
+        hub=LogHub(
+            event_log,
+            listener,
+            buffer_size=settings.log_buffer_size,
+            poll_interval=settings.relay_poll_seconds,
+        ),
+        leadership=leadership,
+        checkpoints=checkpoints,
+        watch=watch,
+        rebuilds=Rebuilds(make_rebuild),
+        timer_worker=TimerWorker(
+            timer_store, runner, listener, poll_interval=settings.relay_poll_seconds
+        ),
+        consumers=[
+            ConsumerWorker(
+                consumer,
+                checkpoints=checkpoints,
+                consumer_log=consumer_log,
+                leadership=leadership,
+                listener=listener,
+                settings=consumer_settings,
+            )
+            for consumer in consumers
+        ],
+    )
