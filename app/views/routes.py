@@ -4,7 +4,6 @@ Each view gets its own routes, built from its declaration, so /openapi.json docu
 row schema and its filters.
 """
 
-
 import inspect
 import uuid
 from typing import Annotated, Any
