@@ -27,12 +27,22 @@ CLAIM = """
 SELECT position, generation, paused FROM checkpoints WHERE name = %(name)s FOR UPDATE
 """
 
+# A failure is cleared only once the position passes the event that failed: committing the
+# events before it (as a failing batch does) keeps the count of attempts at it.
 ADVANCE = f"""
+WITH moved AS (
+    SELECT %(position)s::bigint AS position
+)
 UPDATE checkpoints
-SET position = %(position)s, failing_seq = NULL, error = NULL, failing_since = NULL,
-    attempts = 0, updated_at = now()
+SET position = moved.position,
+    failing_seq = CASE WHEN moved.position >= failing_seq THEN NULL ELSE failing_seq END,
+    error = CASE WHEN moved.position >= failing_seq THEN NULL ELSE error END,
+    failing_since = CASE WHEN moved.position >= failing_seq THEN NULL ELSE failing_since END,
+    attempts = CASE WHEN moved.position >= failing_seq THEN 0 ELSE attempts END,
+    updated_at = now()
+FROM moved
 WHERE name = %(name)s
-RETURNING pg_notify('{CHECKPOINT_CHANNEL}', name || ':' || position)
+RETURNING pg_notify('{CHECKPOINT_CHANNEL}', name || ':' || checkpoints.position)
 """
 
 RECORD_FAILURE = """

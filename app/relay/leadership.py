@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+import uuid
 
 import psycopg
 
@@ -29,7 +30,8 @@ UNLOCK = "SELECT pg_advisory_unlock(%s, hashtext(%s))"
 
 
 def process_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid, and a short tag telling apart two apps in one process (as tests run them)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
 
 
 class Leadership:

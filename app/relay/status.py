@@ -24,7 +24,7 @@ class ConsumerStatus(BaseModel):
     head: int = Field(description="The log's last seq.")
     lag_events: int
     lag_seconds: float = Field(description="Age of the oldest event not handled yet.")
-    leader: str | None = Field(description="host:pid of the process leading it.")
+    leader: str | None = Field(description="host:pid:tag of the process that last led it.")
     failing_seq: int | None = Field(description="The seq it is stuck on, when failing.")
     error: str | None = None
     failing_since: datetime | None = None
