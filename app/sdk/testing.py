@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Command, Event, Rejection
+from app.sdk.timers import CancelTimer, Timer, TimerChange
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -29,6 +30,7 @@ class CommandOutcome(Generic[S]):
     reply: dict[str, Any] | None
     rejection: Rejection | None
     state: S
+    timers: tuple[TimerChange, ...] = ()
 
     def expect_events(self, *expected: Event) -> CommandOutcome[S]:
         self._not_rejected()
@@ -61,6 +63,17 @@ class CommandOutcome(Generic[S]):
             assert self.reply[name] == value, f"reply[{name!r}]: {self.reply[name]!r}"
         return self
 
+    def expect_timers(
+        self, scheduled: tuple[str, ...] = (), cancelled: tuple[str, ...] = ()
+    ) -> CommandOutcome[S]:
+        """The keys of the timers the command scheduled and cancelled, in order."""
+        self._not_rejected()
+        found_scheduled = tuple(t.key for t in self.timers if isinstance(t, Timer))
+        found_cancelled = tuple(t.key for t in self.timers if isinstance(t, CancelTimer))
+        assert found_scheduled == scheduled, f"scheduled {found_scheduled}, not {scheduled}"
+        assert found_cancelled == cancelled, f"cancelled {found_cancelled}, not {cancelled}"
+        return self
+
     def _not_rejected(self) -> None:
         assert self.rejection is None, f"command was rejected: {self.rejection}"
 
@@ -86,4 +99,4 @@ class EntityTestKit(Generic[S]):
         except Rejection as rejection:
             return CommandOutcome(before, (), None, rejection, before)
         after = self.entity.fold(decision.events, before)
-        return CommandOutcome(before, decision.events, decision.reply, None, after)
+        return CommandOutcome(before, decision.events, decision.reply, None, after, decision.timers)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pydantic import ValidationError
 
+from app.sdk import Timer
 from app.sdk.testing import EntityTestKit
 from app.services.ward.alert import (
     Acknowledge,
@@ -13,6 +16,7 @@ from app.services.ward.alert import (
     AlertRaised,
     AlertResolved,
     AlertState,
+    Escalate,
     RaiseAlert,
     Resolve,
     Risk,
@@ -167,3 +171,77 @@ def test_resolving_twice_is_rejected(kit: EntityTestKit[AlertState]) -> None:
 def test_an_invalid_raise_is_refused(body: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         RaiseAlert.model_validate(body)
+
+
+# -- the acknowledgement timer -------------------------------------------------------------------
+def test_raising_sets_the_acknowledgement_timer(kit: EntityTestKit[AlertState]) -> None:
+    kit.when("raise", raise_cmd("medium")).expect_timers(scheduled=("unacknowledged",))
+
+
+def test_a_rise_in_risk_needs_a_new_acknowledgement_in_time(
+    kit: EntityTestKit[AlertState],
+) -> None:
+    outcome = kit.given(raised("medium"), AlertAcknowledged(clinician="Dr A")).when(
+        "raise", raise_cmd("high", score=8)
+    )
+    outcome.expect_timers(scheduled=("unacknowledged",))
+
+
+def test_the_timer_waits_ward_ack_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_WARD_ACK_MINUTES", "2.5")
+    (timer,) = EntityTestKit(alert).when("raise", raise_cmd()).timers
+    assert isinstance(timer, Timer)
+    assert timer.after == timedelta(minutes=2.5)
+    assert (timer.command, timer.body) == ("escalate", Escalate(episode=1))
+
+
+def test_acknowledging_and_resolving_cancel_the_timer(kit: EntityTestKit[AlertState]) -> None:
+    opened = kit.given(raised())
+    opened.when("acknowledge", Acknowledge(clinician="Dr A")).expect_timers(
+        cancelled=("unacknowledged",)
+    )
+    opened.when("resolve", Resolve()).expect_timers(cancelled=("unacknowledged",))
+
+
+def test_an_unacknowledged_alert_escalates_when_its_timer_fires(
+    kit: EntityTestKit[AlertState],
+) -> None:
+    outcome = kit.given(raised("medium", score=5)).when("escalate", Escalate(episode=1))
+    outcome.expect_events(
+        AlertEscalated(
+            score=5,
+            risk="medium",
+            reasons=["spo2"],
+            previous_risk="medium",
+            reason="unacknowledged",
+        )
+    )
+    outcome.expect_state(escalated_unacknowledged=True, risk="medium")
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param([raised(), AlertAcknowledged(clinician="Dr A")], id="acknowledged"),
+        pytest.param([raised(), AlertResolved(note="")], id="resolved"),
+        pytest.param([raised(), AlertResolved(note=""), raised(episode=2)], id="later-episode"),
+    ],
+)
+def test_a_late_timer_changes_nothing(
+    kit: EntityTestKit[AlertState], history: list[AlertRaised]
+) -> None:
+    outcome = kit.given(*history).when("escalate", Escalate(episode=1))
+    outcome.expect_no_events().expect_reply(outcome="unchanged")
+
+
+def test_an_alert_escalates_once_for_want_of_acknowledgement(
+    kit: EntityTestKit[AlertState],
+) -> None:
+    escalated = kit.given(raised()).when("escalate", Escalate(episode=1)).events
+    kit.given(raised(), *escalated).when("escalate", Escalate(episode=1)).expect_no_events()
+
+
+def test_resolve_if_open_answers_unchanged_when_nothing_is_open(
+    kit: EntityTestKit[AlertState],
+) -> None:
+    kit.when("resolve", Resolve(if_open=True)).expect_no_events().expect_reply(outcome="unchanged")
