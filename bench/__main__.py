@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"append": "bench.append", "relay": "bench.relay"}
+BENCHMARKS = {"append": "bench.append", "relay": "bench.relay", "projection": "bench.projection"}
 
 
 def main() -> int:

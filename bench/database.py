@@ -34,6 +34,19 @@ class BenchDatabase:
             upgrade(url)
         return url
 
+    def clone(self, template_url: str, prefix: str) -> str:
+        """A copy of a prepared database (nobody may be connected to it). FILE_COPY checkpoints
+        before and after copying, so the copy's writes do not land in the next measurement."""
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        template = self.libpq_parts(template_url)["dbname"]
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        return with_database(self.admin_url, name)
+
     def libpq_parts(self, url: str) -> dict[str, str]:
         """host/port/user/dbname, for libraries that want them apart (eventsourcing)."""
         parts = urlsplit(url)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,12 +38,26 @@ def admit_patients(base: str) -> None:
             http.post(f"/entities/patient/p{i}/admit", json=admit).raise_for_status()
 
 
-def wrk(url: str, connections: int, seconds: float, script: Path | None) -> dict[str, float]:
+def wrk(
+    url: str,
+    connections: int,
+    seconds: float,
+    script: Path | None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, float]:
+    """``env``: variables for the script (e.g. paced_vitals.lua's DELAY_MS)."""
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(seconds)}s"]
     command += ["--latency", "--timeout", "5s"]
     if script:
         command += ["-s", str(script)]
-    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    output = subprocess.run(
+        [*command, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env} if env else None,
+    ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     return {
         "rps": float(_find(r"Requests/sec:\s+([\d.]+)", output)),

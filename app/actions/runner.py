@@ -18,8 +18,8 @@ from psycopg_pool import AsyncConnectionPool
 from app.journal.commands import CommandRequest, CommandRunner
 from app.journal.errors import CommandRejected
 from app.relay.checkpoints import Checkpoints
-from app.relay.consumer import HandlerFailed
-from app.relay.consumer_log import ConsumerLog, LoggedEvent, Row, UndecodableEvent
+from app.relay.consumer import OUTAGE_ERRORS, HandlerFailed
+from app.relay.consumer_log import ConsumerLog, LoggedEvent, Row
 from app.sdk.action import Action, ActionEffect
 from app.sdk.service import Service
 from app.sdk.timers import CancelTimer, Send, Timer
@@ -71,16 +71,12 @@ class ActionConsumer:
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
         for row in rows:
-            seq = row[0]
             try:
-                logged = self.consumer_log.decode(row)
-                await self._handle(logged)
-            except UndecodableEvent as error:
-                await self._stop_before(seq, error)
-            except HandlerFailed:
-                raise
+                await self._handle(self.consumer_log.decode(row))
+            except OUTAGE_ERRORS:
+                raise  # not this event's fault: the runner backs off and retries the batch
             except Exception as error:
-                await self._stop_before(seq, error)
+                await self._stop_before(row[0], error)
         await self.checkpoints.advance_now(self.name, upto)
 
     async def _stop_before(self, seq: int, error: BaseException) -> None:

@@ -9,10 +9,10 @@ global registry but not these migrations, so they are left out by module.
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
-import app.actions.tables  # noqa: F401
-import app.journal.tables  # noqa: F401
-import app.relay.tables  # noqa: F401
-import app.services.ward.views  # noqa: F401
+import app.actions.tables
+import app.journal.tables
+import app.relay.tables
+import app.services.ward.views
 import app.timers.tables  # noqa: F401
 
 
