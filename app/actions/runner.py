@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.journal.commands import CommandRequest, CommandRunner
 from app.journal.errors import CommandRejected
 from app.relay.checkpoints import Checkpoints
-from app.relay.consumer import OUTAGE_ERRORS, HandlerFailed
+from app.relay.consumer import OUTAGE_ERRORS, HandlerFailed, PositionMoved
 from app.relay.consumer_log import ConsumerLog, LoggedEvent, Row
 from app.sdk.action import Action, ActionEffect
 from app.sdk.service import Service
@@ -76,12 +76,13 @@ class ActionConsumer:
             except OUTAGE_ERRORS:
                 raise  # not this event's fault: the runner backs off and retries the batch
             except Exception as error:
-                await self._stop_before(row[0], error)
-        await self.checkpoints.advance_now(self.name, upto)
+                await self._advance(after, row[0] - 1)
+                raise HandlerFailed(row[0], error) from error
+        await self._advance(after, upto)
 
-    async def _stop_before(self, seq: int, error: BaseException) -> None:
-        await self.checkpoints.advance_now(self.name, seq - 1)
-        raise HandlerFailed(seq, error) from error
+    async def _advance(self, after: int, position: int) -> None:
+        if not await self.checkpoints.advance_from(self.name, after, position):
+            raise PositionMoved(f"{self.name} was moved while it handled ({after}, {position}]")
 
     async def _handle(self, logged: LoggedEvent) -> None:
         effects: list[ActionEffect] = self.action.effects(logged.event, logged.meta)

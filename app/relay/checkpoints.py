@@ -41,7 +41,7 @@ SET position = moved.position,
     attempts = CASE WHEN moved.position >= failing_seq THEN 0 ELSE attempts END,
     updated_at = now()
 FROM moved
-WHERE name = %(name)s
+WHERE name = %(name)s AND (%(expected)s::bigint IS NULL OR checkpoints.position = %(expected)s)
 RETURNING pg_notify('{CHECKPOINT_CHANNEL}', name || ':' || checkpoints.position)
 """
 
@@ -118,11 +118,16 @@ class Checkpoints:
         return Claim(*row)
 
     async def advance(self, conn: AsyncConnection, name: str, position: int) -> None:
-        await conn.execute(ADVANCE, {"name": name, "position": position})
+        """Move the checkpoint of a consumer whose row ``conn`` has claimed."""
+        await conn.execute(ADVANCE, {"name": name, "position": position, "expected": None})
 
-    async def advance_now(self, name: str, position: int) -> None:
+    async def advance_from(self, name: str, expected: int, position: int) -> bool:
+        """Move the checkpoint only if it is still at ``expected``: an operator's skip or
+        rewind made meanwhile wins, and the consumer starts again from there."""
+        params = {"name": name, "position": position, "expected": expected}
         async with self.pool.connection() as conn:
-            await self.advance(conn, name, position)
+            cursor = await conn.execute(ADVANCE, params)
+            return cursor.rowcount == 1
 
     async def record_failure(self, name: str, seq: int, error: str) -> int:
         params = {"name": name, "seq": seq, "error": error[:4000]}
@@ -152,7 +157,7 @@ class Checkpoints:
             if seq is not None and seq != failing_seq:
                 raise SkipRefused(f"{name} is stuck on seq {failing_seq}, not {seq}")
             await conn.execute(PARK, {"name": name, "seq": failing_seq, "error": error})
-            await conn.execute(ADVANCE, {"name": name, "position": max(position, failing_seq)})
+            await self.advance(conn, name, max(position, failing_seq))
             await conn.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, name])
             return int(failing_seq)
 

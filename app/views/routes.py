@@ -20,6 +20,7 @@ from app.views.consistency import CheckpointWatch, UnknownEvent
 from app.views.queries import BadSort, RowQuery, ViewQueries, parse_sort
 from app.views.rebuild import RebuildRunning, Rebuilds
 
+QUERY_PARAMETERS = ("sort", "limit", "offset", "consistent_with")
 ConsistentWith = Annotated[
     uuid.UUID | None,
     Query(description="Wait (bounded) until the view has applied this event (an event_id)."),
@@ -82,6 +83,7 @@ def _add_routes(router: APIRouter, view: View) -> None:
 
 def _rows_endpoint(view: View, page: type[BaseModel]) -> Any:
     async def rows_endpoint(request: Request, **params: Any) -> Any:
+        _refuse_unknown(request, view, {*view.filters, *QUERY_PARAMETERS})
         await _wait_if_asked(request, view, params.pop("consistent_with"))
         try:
             sort = parse_sort(view, params.pop("sort"))
@@ -141,6 +143,7 @@ def _row_endpoint(view: View) -> Any:
         key: Annotated[key_type, Path(description=f"The row's {view.key_column}.")],  # type: ignore[valid-type]
         consistent_with: ConsistentWith = None,
     ) -> Any:
+        _refuse_unknown(request, view, {"consistent_with"})
         await _wait_if_asked(request, view, consistent_with)
         queries: ViewQueries = request.app.state.view_queries
         row = await queries.row(view, key)
@@ -163,6 +166,19 @@ def _rebuild_endpoint(view: View) -> Any:
         return await consumer_status(request, view.name)
 
     return rebuild_endpoint
+
+
+def _refuse_unknown(request: Request, view: View, allowed: set[str]) -> None:
+    """A mistyped filter must not quietly match every row."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ProblemError(
+            422,
+            "unknown-parameter",
+            "Unknown query parameter",
+            f"{view.name} takes no {', '.join(unknown)}; it filters on: "
+            f"{', '.join(view.filters) or 'nothing'}",
+        )
 
 
 async def _wait_if_asked(request: Request, view: View, event_id: uuid.UUID | None) -> None:

@@ -15,6 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from app.sdk import EventMeta, View
 from app.services.ward.alert import (
+    RISK_ORDER,
     AlertAcknowledged,
     AlertEscalated,
     AlertRaised,
@@ -69,6 +70,10 @@ class OpenAlertRow(SQLModel, table=True):
     ward: str = Field(sa_column=Column(Text, nullable=False))
     episode: int = Field(sa_column=Column(Integer, nullable=False))
     risk: str = Field(sa_column=Column(Text, nullable=False))
+    risk_level: int = Field(
+        sa_column=Column(Integer, nullable=False),
+        description="1 low-medium, 2 medium, 3 high: sort by this for the most urgent first.",
+    )
     score: int = Field(sa_column=Column(Integer, nullable=False))
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSONB, nullable=False))
     raised_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -91,7 +96,7 @@ open_alerts = View(
     "open-alerts",
     table=OpenAlertRow,
     filters=["ward", "risk", "acknowledged_by"],
-    sort=["ward", "risk", "score", "raised_at"],
+    sort=["ward", "risk_level", "score", "raised_at"],
     description="One row per open alert; a resolved alert's row disappears.",
 )
 
@@ -204,6 +209,7 @@ def alert_raised(row: OpenAlertRow | None, event: AlertRaised, meta: EventMeta) 
         ward=event.ward,
         episode=event.episode,
         risk=event.risk,
+        risk_level=RISK_ORDER[event.risk],
         score=event.score,
         reasons=event.reasons,
         raised_at=meta.recorded_at,
@@ -217,6 +223,7 @@ def alert_escalated(
     if row is None:
         return None
     row.risk, row.score, row.reasons = event.risk, event.score, event.reasons
+    row.risk_level = RISK_ORDER[event.risk]
     row.escalated_at, row.escalation_reason = meta.recorded_at, event.reason
     if event.reason == "risk-increased":
         row.acknowledged_by = row.acknowledged_at = None
@@ -230,6 +237,17 @@ def alert_acknowledged(
     if row is None:
         return None
     row.acknowledged_by, row.acknowledged_at = event.clinician, meta.recorded_at
+    return row
+
+
+@open_alerts.handles
+def alert_follows_its_patient(
+    row: OpenAlertRow | None, event: PatientTransferred, meta: EventMeta
+) -> OpenAlertRow | None:
+    """The alert is the patient's (same id): the new ward's staff must see it."""
+    if row is None:
+        return None
+    row.ward = event.ward
     return row
 
 
