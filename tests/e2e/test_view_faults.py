@@ -188,3 +188,39 @@ async def wait_async(condition: Any, what: str, seconds: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.timeout(180)
+def test_a_standby_process_takes_over_a_view_when_its_leader_dies(
+    database_url: str, tmp_path: Path
+) -> None:
+    one, two = serve(database_url, tmp_path), serve(database_url, tmp_path)
+    try:
+        admit = {"name": "Ada", "ward": "W1", "bed": "1"}
+        assert httpx.post(f"{one.url}/entities/patient/p1/admit", json=admit).status_code == 200
+        wait_for(lambda: checkpoint(database_url, "ward-board")[0] >= 1, 30, "projection")
+        leader = httpx.get(f"{one.url}/consumers/ward-board").json()["leader"]
+        pids = {str(p.process.pid): p for p in (one, two)}
+        dead = pids[leader.split(":")[1]]
+        survivor = two if dead is one else one
+        dead.process.kill()
+        dead.process.wait(10)
+
+        moved = {"ward": "W2", "bed": "9"}
+        reply = httpx.post(f"{survivor.url}/entities/patient/p1/transfer", json=moved)
+        assert reply.status_code == 200, reply.text
+        event_id = reply.json()["events"][0]["event_id"]
+        started = time.monotonic()
+        row = httpx.get(
+            f"{survivor.url}/views/ward-board/p1",
+            params={"consistent_with": event_id},
+            timeout=10,
+        )
+        assert row.status_code == 200, row.text
+        assert row.json()["ward"] == "W2"
+        assert time.monotonic() - started < 5, "the standby took over within seconds"
+        status = httpx.get(f"{survivor.url}/consumers/ward-board").json()
+        assert status["leader"].split(":")[1] == str(survivor.process.pid)
+    finally:
+        one.close()
+        two.close()
