@@ -34,6 +34,7 @@ from app.stream.routes import router as stream_router
 from app.stream.subscription import SubscriptionLimits
 from app.views.queries import ViewQueries
 from app.views.routes import add_view_routes
+from app.webhooks.routes import router as webhooks_router
 from app.workers import CHANNELS, build_workers
 
 log = logging.getLogger("sluice")
@@ -87,6 +88,11 @@ def create_app(
         app.state.rebuilds = workers.rebuilds
         app.state.view_queries = ViewQueries(pool)
         app.state.consistency_timeout = settings.view_consistency_timeout_seconds
+        app.state.service_name = service_name
+        app.state.webhook_subscriptions = workers.webhook_pump.subscriptions
+        app.state.webhook_deliveries = workers.webhook_pump.deliveries
+        app.state.webhook_allow_private = settings.allows_private_webhooks()
+        app.state.webhook_secret_grace_seconds = settings.webhook_secret_grace_seconds
         app.state.subscriptions = set()
         app.state.subscription_limits = SubscriptionLimits(
             queue_size=settings.ws_queue_size,
@@ -120,6 +126,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(stream_router)
     app.include_router(consumers_router)
+    app.include_router(webhooks_router)
     add_entity_routes(app.router, service, service_name)
     add_view_routes(app.router, service)
     return app

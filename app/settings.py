@@ -8,8 +8,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.webhooks.schedule import DEFAULT_SCHEDULE, parse_schedule
 
 
 class ConfigurationError(RuntimeError):
@@ -92,6 +94,41 @@ class Settings(BaseSettings):
     view_consistency_timeout_seconds: float = Field(
         default=5.0, gt=0, description="How long ?consistent_with= waits before a 503."
     )
+    webhook_allow_private: bool | None = Field(
+        default=None,
+        description="Allow webhook URLs on private/loopback addresses and plain http. "
+        "Unset: allowed with the embedded database (local use), refused with DATABASE_URL.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A delivery attempt's whole time (connect to answer)."
+    )
+    webhook_retry_schedule: str = Field(
+        default=DEFAULT_SCHEDULE,
+        description="Seconds between attempts after the first, comma-separated; then failed.",
+    )
+    webhook_secret_grace_seconds: float = Field(
+        default=24 * 3600, ge=0, description="How long a rotated-out secret keeps signing."
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 24 * 3600, gt=0, description="A subscription failing this long is disabled."
+    )
+    webhook_concurrency: int = Field(
+        default=64, ge=1, description="Delivery attempts in flight per process at most."
+    )
+    webhook_subscription_concurrency: int = Field(
+        default=10, ge=1, description="In-flight attempts per subscription per process at most."
+    )
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_schedule(value)
+        return value
+
+    def allows_private_webhooks(self) -> bool:
+        if self.webhook_allow_private is not None:
+            return self.webhook_allow_private
+        return self.database_url is None and self.embedded
 
 
 @lru_cache

@@ -22,9 +22,11 @@ from app.relay.sequencer import Sequencer
 from app.relay.sql import (
     CHECKPOINT_CHANNEL,
     CONTROL_CHANNEL,
+    DELIVERY_CHANNEL,
     LOG_CHANNEL,
     OUTBOX_CHANNEL,
     TIMER_CHANNEL,
+    WEBHOOK_CHANNEL,
 )
 from app.sdk.service import Service
 from app.settings import Settings
@@ -36,8 +38,21 @@ from app.views.consistency import CheckpointWatch
 from app.views.projector import ViewProjector
 from app.views.rebuild import Rebuilds, ViewRebuild
 from app.views.schema import ensure_table
+from app.webhooks.deliveries import Deliveries
+from app.webhooks.dispatcher import WebhookDispatcher
+from app.webhooks.pump import DeliveryPump, PumpSettings
+from app.webhooks.schedule import parse_schedule
+from app.webhooks.subscriptions import Subscriptions
 
-CHANNELS = (OUTBOX_CHANNEL, LOG_CHANNEL, CHECKPOINT_CHANNEL, CONTROL_CHANNEL, TIMER_CHANNEL)
+CHANNELS = (
+    OUTBOX_CHANNEL,
+    LOG_CHANNEL,
+    CHECKPOINT_CHANNEL,
+    CONTROL_CHANNEL,
+    TIMER_CHANNEL,
+    WEBHOOK_CHANNEL,
+    DELIVERY_CHANNEL,
+)
 
 
 @dataclass
@@ -50,6 +65,7 @@ class Workers:
     watch: CheckpointWatch
     rebuilds: Rebuilds
     timer_worker: TimerWorker
+    webhook_pump: DeliveryPump
     consumers: list[ConsumerWorker] = field(default_factory=list)
 
     async def start(self, service: Service, pool: AsyncConnectionPool) -> None:
@@ -65,8 +81,10 @@ class Workers:
         for worker in self.consumers:
             worker.start()
         self.timer_worker.start()
+        self.webhook_pump.start()
 
     async def stop(self) -> None:
+        await self.webhook_pump.stop()
         await self.rebuilds.stop()
         await self.timer_worker.stop()
         for worker in self.consumers:
@@ -110,6 +128,7 @@ def build_workers(
         )
         for view in service.view_types.values()
     ]
+    consumers.append(WebhookDispatcher(pool, checkpoints))
     consumers += [
         ActionConsumer(
             action,
@@ -155,6 +174,21 @@ def build_workers(
         rebuilds=Rebuilds(make_rebuild),
         timer_worker=TimerWorker(
             timer_store, runner, listener, poll_interval=settings.relay_poll_seconds
+        ),
+        webhook_pump=DeliveryPump(
+            Deliveries(pool),
+            Subscriptions(pool),
+            event_log,
+            listener,
+            PumpSettings(
+                concurrency=settings.webhook_concurrency,
+                per_subscription=settings.webhook_subscription_concurrency,
+                timeout=settings.webhook_timeout_seconds,
+                schedule=parse_schedule(settings.webhook_retry_schedule),
+                allow_private=settings.allows_private_webhooks(),
+                disable_after=settings.webhook_disable_after_seconds,
+                poll_interval=settings.relay_poll_seconds,
+            ),
         ),
         consumers=[
             ConsumerWorker(

@@ -13,7 +13,8 @@ import app.actions.tables
 import app.journal.tables
 import app.relay.tables
 import app.services.ward.views
-import app.timers.tables  # noqa: F401
+import app.timers.tables
+import app.webhooks.tables  # noqa: F401
 
 
 def platform_metadata() -> MetaData:

@@ -50,7 +50,7 @@ class PositionMoved(Exception):
 class Consumer(Protocol):
     name: str
     kind: str
-    log_types: frozenset[str]
+    log_types: frozenset[str] | None  # None: every event
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
         """Apply ``rows`` and move the checkpoint to ``upto``, or raise HandlerFailed."""

@@ -24,7 +24,7 @@ SELECT seq, event_id, entity_type, entity_id, version, type, schema_version, dat
        recorded_at
 FROM events
 WHERE seq > %(after)s AND seq <= %(upto)s
-  AND (entity_type || '.' || type) = ANY(%(types)s)
+  AND (%(everything)s OR (entity_type || '.' || type) = ANY(%(types)s))
   AND NOT EXISTS (
       SELECT 1 FROM parked_events p WHERE p.consumer = %(name)s AND p.seq = events.seq)
 ORDER BY seq
@@ -53,8 +53,17 @@ class ConsumerLog:
             row = await (await conn.execute(HEAD)).fetchone()
         return int(row[0]) if row else 0
 
-    async def read(self, name: str, after: int, upto: int, types: frozenset[str]) -> list[Row]:
-        params = {"name": name, "after": after, "upto": upto, "types": sorted(types)}
+    async def read(
+        self, name: str, after: int, upto: int, types: frozenset[str] | None
+    ) -> list[Row]:
+        """The events in (after, upto] of ``types`` (None: every type), minus parked ones."""
+        params = {
+            "name": name,
+            "after": after,
+            "upto": upto,
+            "everything": types is None,
+            "types": sorted(types or ()),
+        }
         async with self.pool.connection() as conn:
             return list(await (await conn.execute(READ_RANGE, params)).fetchall())
 

@@ -17,6 +17,8 @@ LOG_CHANNEL = "sluice_log"  # the sequencer notifies here with the new head seq
 CHECKPOINT_CHANNEL = "sluice_checkpoints"  # a consumer moved: payload "name:position"
 CONTROL_CHANNEL = "sluice_consumers"  # an operator paused, resumed or skipped: payload name
 TIMER_CHANNEL = "sluice_timers"  # a timer was scheduled
+WEBHOOK_CHANNEL = "sluice_webhooks"  # a subscription changed
+DELIVERY_CHANNEL = "sluice_deliveries"  # deliveries are due
 
 # Two distinct bigint keys; advisory locks in the bigint form never collide with the
 # two-int4 entity locks of the journal.

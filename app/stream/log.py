@@ -28,6 +28,12 @@ LIMIT %(limit)s
 
 HEAD = "SELECT COALESCE(max(seq), 0) FROM events"
 
+BY_SEQ = """
+SELECT seq, event_id, entity_type, entity_id, version, type, schema_version, data, metadata,
+       recorded_at
+FROM events WHERE seq = ANY(%(seqs)s)
+"""
+
 
 @dataclass(frozen=True)
 class LogFilter:
@@ -100,6 +106,15 @@ class EventLog:
             LogEntry(e.seq or 0, e.type, _entity_type(e), e.subject, e.model_dump_json())
             for e in await self.read(after, limit)
         ]
+
+    async def by_seq(self, seqs: list[int]) -> dict[int, CloudEvent]:
+        """These events, keyed by seq (for webhook bodies)."""
+        if not seqs:
+            return {}
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cursor:
+            await cursor.execute(BY_SEQ, {"seqs": seqs})
+            rows = await cursor.fetchall()
+        return {row["seq"]: self._cloud_event(row) for row in rows}
 
     def _cloud_event(self, row: dict[str, Any]) -> CloudEvent:
         data, schema_version = row["data"], row["schema_version"]

@@ -207,5 +207,11 @@ async def test_one_process_leads_each_consumer(
             sorted(app.state.workers.leadership.led())
             for app in (client._transport.app, second)  # type: ignore[attr-defined]
         ]
-        assert sorted(led[0] + led[1]) == ["balances", "deposits", "fees", "welcome"]
+        assert sorted(led[0] + led[1]) == [
+            "balances",
+            "deposits",
+            "fees",
+            "webhook-dispatcher",
+            "welcome",
+        ]
         assert await balance(client, "a1") == ledger.BONUS

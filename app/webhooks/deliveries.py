@@ -1,0 +1,279 @@
+"""The delivery queue in PostgreSQL: created by the dispatcher, claimed with SKIP LOCKED leases.
+
+A claim is a lease (``locked_until``), committed at once: the HTTP attempt happens outside any
+transaction, and its result is written in one statement (attempt row, delivery, subscription
+health). A process that dies mid-attempt leaves a lease that expires, and another process
+tries again: at-least-once.
+
+Ordered subscriptions: a delivery is claimable only when no earlier pending delivery of the
+same entity exists for that subscription — the in-flight one included (it is pending and
+leased) — so each entity's events go one at a time, in seq order, while entities go in
+parallel. A dead-lettered (failed) delivery stops holding the entity back.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.relay.sql import DELIVERY_CHANNEL
+from app.webhooks.matching import SQL_MATCHES, TypeFilter
+
+CREATE = f"""
+WITH created AS (
+    INSERT INTO webhook_deliveries
+        (webhook_id, seq, event_id, event_type, entity_type, entity_id)
+    SELECT webhook_id, seq, event_id, event_type, entity_type, entity_id
+    FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
+        webhook_id uuid, seq bigint, event_id uuid, event_type text, entity_type text,
+        entity_id text)
+    ON CONFLICT (webhook_id, seq) WHERE seq IS NOT NULL DO NOTHING
+    RETURNING 1
+)
+SELECT count(*), pg_notify('{DELIVERY_CHANNEL}', '') FROM created
+"""
+
+CLAIM = """
+WITH scan AS (
+    SELECT d.id, d.webhook_id, d.next_attempt_at
+    FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+      AND (d.locked_until IS NULL OR d.locked_until < now())
+      AND NOT (d.webhook_id = ANY(%(saturated)s::uuid[]))
+      AND (NOT w.ordered OR d.seq IS NULL OR NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries e
+          WHERE e.webhook_id = d.webhook_id AND e.entity_type = d.entity_type
+            AND e.entity_id = d.entity_id AND e.status = 'pending' AND e.seq < d.seq))
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT %(scan)s
+), ranked AS (
+    SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS rank
+    FROM scan
+), picked AS (
+    SELECT d.id FROM webhook_deliveries d
+    WHERE d.id IN (
+        SELECT id FROM ranked JOIN scan USING (id)
+        WHERE rank <= %(per_webhook)s
+            - COALESCE((%(in_flight)s::jsonb ->> scan.webhook_id::text)::int, 0))
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_deliveries d
+SET locked_until = now() + make_interval(secs => %(lease)s), attempts = d.attempts + 1
+FROM picked WHERE d.id = picked.id
+RETURNING d.id, d.webhook_id, d.seq, d.event_id, d.event_type, d.payload, d.attempts
+"""
+
+# One statement per result: the attempt, the delivery's new state, and the subscription's
+# health (written only when it changes, so a busy subscription's row is not rewritten per call).
+RECORD = """
+WITH attempt AS (
+    INSERT INTO webhook_attempts
+        (delivery_id, attempted_at, status_code, latency_ms, response_body, error)
+    VALUES (%(id)s, %(attempted_at)s, %(status_code)s, %(latency_ms)s, %(body)s, %(error)s)
+), delivery AS (
+    UPDATE webhook_deliveries
+    SET status = %(status)s, locked_until = NULL, last_status_code = %(status_code)s,
+        last_error = %(error)s,
+        next_attempt_at = now() + make_interval(secs => COALESCE(%(delay)s, 0)),
+        finished_at = CASE WHEN %(status)s = 'pending' THEN NULL ELSE now() END
+    WHERE id = %(id)s
+), healthy AS (
+    UPDATE webhooks SET failing_since = NULL, last_success_at = now()
+    WHERE id = %(webhook_id)s AND %(succeeded)s
+      AND (failing_since IS NOT NULL OR last_success_at IS NULL
+           OR last_success_at < now() - interval '1 second')
+), failing AS (
+    UPDATE webhooks
+    SET failing_since = COALESCE(failing_since, now()),
+        enabled = CASE WHEN %(gone)s OR COALESCE(failing_since, now())
+                       < now() - make_interval(secs => %(disable_after)s) THEN false
+                  ELSE enabled END,
+        disabled_reason = CASE
+            WHEN %(gone)s THEN 'the receiver answered 410 Gone'
+            WHEN COALESCE(failing_since, now()) < now() - make_interval(secs => %(disable_after)s)
+            THEN 'failing since ' || failing_since::text
+            ELSE disabled_reason END
+    WHERE id = %(webhook_id)s AND NOT %(succeeded)s
+)
+SELECT 1
+"""
+
+SECONDS_TO_NEXT = """
+SELECT EXTRACT(EPOCH FROM min(
+    GREATEST(d.next_attempt_at, COALESCE(d.locked_until, d.next_attempt_at))) - now())
+FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
+WHERE d.status = 'pending'
+"""
+
+RETRY = f"""
+WITH again AS (
+    UPDATE webhook_deliveries
+    SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL,
+        finished_at = NULL
+    WHERE id = %(id)s AND webhook_id = %(webhook_id)s AND status <> 'pending'
+    RETURNING id
+)
+SELECT count(*), pg_notify('{DELIVERY_CHANNEL}', '') FROM again
+"""
+
+REPLAY = f"""
+WITH wanted AS (
+    SELECT seq, event_id, t, entity_type, entity_id
+    FROM (SELECT seq, event_id, entity_type || '.' || type AS t, entity_type, entity_id
+          FROM events WHERE seq > %(after)s) AS e
+    WHERE {SQL_MATCHES}
+), queued AS (
+    INSERT INTO webhook_deliveries
+        (webhook_id, seq, event_id, event_type, entity_type, entity_id)
+    SELECT %(webhook_id)s, seq, event_id, t, entity_type, entity_id FROM wanted
+    ON CONFLICT (webhook_id, seq) WHERE seq IS NOT NULL DO UPDATE
+        SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL,
+            finished_at = NULL
+    RETURNING 1
+)
+SELECT count(*), pg_notify('{DELIVERY_CHANNEL}', '') FROM queued
+"""
+
+PING = f"""
+WITH queued AS (
+    INSERT INTO webhook_deliveries
+        (webhook_id, event_id, event_type, entity_type, entity_id, payload)
+    VALUES (%(webhook_id)s, %(event_id)s, 'sluice.ping', 'sluice', 'ping', %(payload)s)
+    RETURNING id
+)
+SELECT id, pg_notify('{DELIVERY_CHANNEL}', '') FROM queued
+"""
+
+LIST = """
+SELECT d.id, d.seq, d.event_id, d.event_type, d.entity_type, d.entity_id, d.status,
+       d.attempts, d.next_attempt_at, d.created_at, d.finished_at, d.last_status_code,
+       d.last_error,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                    'attempted_at', a.attempted_at, 'status_code', a.status_code,
+                    'latency_ms', a.latency_ms, 'response_body', a.response_body,
+                    'error', a.error) ORDER BY a.id)
+                 FROM webhook_attempts a WHERE a.delivery_id = d.id), '[]') AS attempt_log
+FROM webhook_deliveries d
+WHERE d.webhook_id = %(webhook_id)s
+  AND (%(status)s::text IS NULL OR d.status = %(status)s)
+  AND (%(before)s::bigint IS NULL OR d.id < %(before)s)
+ORDER BY d.id DESC
+LIMIT %(limit)s
+"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    webhook_id: uuid.UUID
+    seq: int | None
+    event_id: uuid.UUID
+    event_type: str
+    payload: dict[str, Any] | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """One attempt's outcome, and what it means for the delivery."""
+
+    delivery: Claimed
+    attempted_at: Any
+    status_code: int | None
+    latency_ms: int
+    body: str | None
+    error: str | None
+    status: str  # pending (retry), succeeded, failed
+    delay: float | None
+    gone: bool = False
+
+
+class Deliveries:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def create(self, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        async with self.pool.connection() as conn:
+            return await self.create_on(conn, rows)
+
+    @staticmethod
+    async def create_on(conn: Any, rows: list[dict[str, Any]]) -> int:
+        row = await (await conn.execute(CREATE, {"rows": json.dumps(rows, default=str)})).fetchone()
+        return int(row[0]) if row else 0
+
+    async def claim(
+        self, limit: int, *, per_webhook: int, in_flight: dict[uuid.UUID, int], lease: float
+    ) -> list[Claimed]:
+        """Up to ``limit`` due deliveries, at most ``per_webhook`` in flight per subscription
+        counting this process's ``in_flight`` ones (a slow receiver holds only its share)."""
+        params = {
+            "limit": limit,
+            "scan": max(limit * 10, 100),
+            "per_webhook": per_webhook,
+            "in_flight": json.dumps({str(key): count for key, count in in_flight.items()}),
+            "saturated": [key for key, count in in_flight.items() if count >= per_webhook],
+            "lease": lease,
+        }
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(CLAIM, params)).fetchall()
+        return [Claimed(*row) for row in rows]
+
+    async def record(self, result: Result, *, disable_after: float) -> None:
+        params = {
+            "id": result.delivery.id,
+            "webhook_id": result.delivery.webhook_id,
+            "attempted_at": result.attempted_at,
+            "status_code": result.status_code,
+            "latency_ms": result.latency_ms,
+            "body": result.body,
+            "error": result.error,
+            "status": result.status,
+            "delay": result.delay,
+            "succeeded": result.status == "succeeded",
+            "gone": result.gone,
+            "disable_after": disable_after,
+        }
+        async with self.pool.connection() as conn:
+            await conn.execute(RECORD, params)
+
+    async def seconds_to_next(self) -> float | None:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(SECONDS_TO_NEXT)).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def retry(self, webhook_id: uuid.UUID, delivery_id: int) -> bool:
+        return await self._count(RETRY, {"id": delivery_id, "webhook_id": webhook_id}) == 1
+
+    async def replay(self, webhook_id: uuid.UUID, types: TypeFilter, after: int) -> int:
+        params = {"webhook_id": webhook_id, "after": after, **types.sql_params()}
+        return await self._count(REPLAY, params)
+
+    async def ping(self, webhook_id: uuid.UUID, payload: dict[str, Any]) -> int:
+        params = {
+            "webhook_id": webhook_id,
+            "event_id": payload["id"],
+            "payload": json.dumps(payload),
+        }
+        return await self._count(PING, params)
+
+    async def list(
+        self, webhook_id: uuid.UUID, *, status: str | None, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        params = {"webhook_id": webhook_id, "status": status, "before": before, "limit": limit}
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(LIST, params)
+            return await cur.fetchall()
+
+    async def _count(self, statement: str, params: dict[str, Any]) -> int:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(statement, params)).fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,101 @@
+"""One webhook attempt over HTTP: sign, POST to the checked address, read what came back.
+
+No redirect is followed (a 3xx is a failure: the receiver must give its real URL), the whole
+attempt is bounded by one timeout, and only the first KiB of the answer is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.webhooks.signing import signature_header
+from app.webhooks.urlguard import ForbiddenURL, resolve
+
+KEEP_BODY_BYTES = 1024
+USER_AGENT = "Sluice-Webhooks/1.0"
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int | None
+    latency_ms: int
+    body: str | None
+    error: str | None
+    retry_after: str | None = None
+
+
+def new_client(max_connections: int) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        follow_redirects=False,
+        timeout=None,  # one overall bound per attempt instead: see send()
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
+        headers={"user-agent": USER_AGENT},
+        trust_env=False,  # no proxy from the environment: the URL guard checks the real peer
+    )
+
+
+async def send(
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    message_id: str,
+    body: bytes,
+    secrets: list[str],
+    within: float,
+    allow_private: bool,
+) -> Answer:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(within):
+            target = await resolve(url, allow_private=allow_private)
+            timestamp = int(time.time())
+            headers = {
+                "content-type": "application/json",
+                "host": urlsplit(url).netloc.rpartition("@")[2],
+                "webhook-id": message_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": signature_header(secrets, message_id, timestamp, body),
+            }
+            extensions = {"sni_hostname": target.host} if url.startswith("https:") else {}
+            request = client.build_request(
+                "POST", target.connect_url, content=body, headers=headers, extensions=extensions
+            )
+            response = await client.send(request, stream=True)
+            try:
+                kept = await _first_bytes(response)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        return Answer(None, _ms(started), None, f"timed out after {within:g}s")
+    except ForbiddenURL as refused:
+        return Answer(None, _ms(started), None, f"refused: {refused}")
+    except httpx.HTTPError as error:
+        reason = str(error) or "the connection was closed or reset"
+        return Answer(None, _ms(started), None, f"{type(error).__name__}: {reason}"[:1000])
+    return Answer(
+        response.status_code,
+        _ms(started),
+        kept.decode("utf-8", errors="replace"),
+        None,
+        response.headers.get("retry-after"),
+    )
+
+
+async def _first_bytes(response: httpx.Response) -> bytes:
+    kept = b""
+    async for chunk in response.aiter_bytes():
+        kept += chunk
+        if len(kept) >= KEEP_BODY_BYTES:
+            break
+    return kept[:KEEP_BODY_BYTES]
+
+
+def _ms(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

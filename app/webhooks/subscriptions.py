@@ -1,0 +1,122 @@
+"""Webhook subscriptions: create, read, change, delete, rotate the secret — and their health."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from app.relay.sql import WEBHOOK_CHANNEL
+from app.webhooks.signing import new_secret
+
+COLUMNS = """id, url, event_types, description, enabled, ordered, after_seq, disabled_reason,
+failing_since, last_success_at, created_at, updated_at, previous_secret_expires_at,
+(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id
+    AND d.status = 'pending') AS pending,
+(SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id
+    AND d.status = 'failed') AS failed"""
+
+CREATE = f"""
+WITH created AS (
+    INSERT INTO webhooks (id, url, event_types, description, enabled, ordered, secret, after_seq)
+    VALUES (%(id)s, %(url)s, %(event_types)s, %(description)s, %(enabled)s, %(ordered)s,
+            %(secret)s, (SELECT COALESCE(max(seq), 0) FROM events))
+    RETURNING *
+), notified AS (SELECT pg_notify('{WEBHOOK_CHANNEL}', '') )
+SELECT {COLUMNS.replace("webhooks.id", "created.id")}, (SELECT count(*) FROM notified) AS _
+FROM created
+"""
+
+GET = f"SELECT {COLUMNS} FROM webhooks WHERE id = %(id)s"
+LIST = f"SELECT {COLUMNS} FROM webhooks ORDER BY created_at, id"
+DELETE = f"""
+WITH gone AS (DELETE FROM webhooks WHERE id = %(id)s RETURNING id)
+SELECT count(*), pg_notify('{WEBHOOK_CHANNEL}', '') FROM gone
+"""
+ROTATE = f"""
+UPDATE webhooks
+SET previous_secret = secret, secret = %(secret)s,
+    previous_secret_expires_at = now() + make_interval(secs => %(grace)s), updated_at = now()
+WHERE id = %(id)s
+RETURNING previous_secret_expires_at, pg_notify('{WEBHOOK_CHANNEL}', '')
+"""
+SIGNING = """
+SELECT url, ordered, enabled, secret,
+       CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
+FROM webhooks WHERE id = %(id)s
+"""
+UPDATABLE = ("url", "event_types", "description", "enabled", "ordered")
+
+
+class Subscriptions:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def create(
+        self, *, url: str, event_types: list[str], description: str, enabled: bool, ordered: bool
+    ) -> tuple[dict[str, Any], str]:
+        secret = new_secret()
+        params = {
+            "id": uuid.uuid4(),
+            "url": url,
+            "event_types": json.dumps(event_types),
+            "description": description,
+            "enabled": enabled,
+            "ordered": ordered,
+            "secret": secret,
+        }
+        row = await self._one(CREATE, params)
+        assert row is not None
+        return row, secret
+
+    async def get(self, webhook_id: uuid.UUID) -> dict[str, Any] | None:
+        return await self._one(GET, {"id": webhook_id})
+
+    async def list(self) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(LIST)
+            return await cur.fetchall()
+
+    async def update(self, webhook_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any] | None:
+        sets = [f"{name} = %({name})s" for name in UPDATABLE if name in changes]
+        params = {**changes, "id": webhook_id}
+        if "event_types" in changes:
+            params["event_types"] = json.dumps(changes["event_types"])
+        if changes.get("enabled"):  # switched (back) on: a fresh start for its health
+            sets += ["disabled_reason = NULL", "failing_since = NULL"]
+        sets.append("updated_at = now()")
+        statement = (
+            f"WITH changed AS (UPDATE webhooks SET {', '.join(sets)} WHERE id = %(id)s"
+            f" RETURNING id) SELECT pg_notify('{WEBHOOK_CHANNEL}', '') FROM changed"
+        )
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(statement, params)
+            if cursor.rowcount == 0:
+                return None
+        return await self.get(webhook_id)
+
+    async def delete(self, webhook_id: uuid.UUID) -> bool:
+        row = await self._one(DELETE, {"id": webhook_id})
+        return bool(row and row["count"])
+
+    async def rotate(self, webhook_id: uuid.UUID, grace_seconds: float) -> tuple[str, Any] | None:
+        secret = new_secret()
+        row = await self._one(ROTATE, {"id": webhook_id, "secret": secret, "grace": grace_seconds})
+        return None if row is None else (secret, row["previous_secret_expires_at"])
+
+    async def signing(self, webhook_id: uuid.UUID) -> tuple[str, bool, bool, list[str]] | None:
+        """url, ordered, enabled and the secrets that sign now (the newest first)."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(SIGNING, {"id": webhook_id})).fetchone()
+        if row is None:
+            return None
+        url, ordered, enabled, secret, previous = row
+        return url, ordered, enabled, [secret] + ([previous] if previous else [])
+
+    async def _one(self, statement: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(statement, params)
+            return await cur.fetchone()

@@ -1,0 +1,82 @@
+"""Where a webhook may point: public http(s) hosts only, checked at registration and at
+every attempt (SSRF).
+
+A host is resolved once per attempt and the request goes to that very address (the Host
+header and TLS SNI keep the name), so a DNS answer that changes between the check and the
+connection — DNS rebinding — cannot reach an internal address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class ForbiddenURL(ValueError):
+    """The URL may not be called (scheme, or an address that is not public)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked URL and the address to connect to."""
+
+    url: str
+    host: str
+    address: str  # what the connection goes to (an IP literal)
+    connect_url: str  # ``url`` with the host replaced by ``address``
+
+
+def forbidden_reason(address: IPAddress) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return forbidden_reason(address.ipv4_mapped)
+    checks = (
+        ("loopback", address.is_loopback),
+        ("private", address.is_private),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+        ("reserved", address.is_reserved),
+    )
+    for name, hit in checks:
+        if hit:
+            return name
+    return None if address.is_global else "not globally routable"
+
+
+def check_syntax(url: str, *, allow_private: bool) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    allowed = {"https", "http"} if allow_private else {"https"}
+    if parts.scheme not in allowed:
+        need = "http or https" if allow_private else "https"
+        raise ForbiddenURL(f"the URL must use {need}, not {parts.scheme or 'nothing'!r}")
+    if not parts.hostname:
+        raise ForbiddenURL("the URL has no host")
+    if parts.username or parts.password:
+        raise ForbiddenURL("credentials in the URL are not allowed; the signature authenticates")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname, port
+
+
+async def resolve(url: str, *, allow_private: bool) -> Target:
+    """Check ``url`` and pick the address to call; raises ForbiddenURL."""
+    _, host, port = check_syntax(url, allow_private=allow_private)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ForbiddenURL(f"{host} does not resolve: {error.strerror}") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if not allow_private:
+        for address in addresses:
+            reason = forbidden_reason(address)
+            if reason is not None:
+                raise ForbiddenURL(f"{host} resolves to {address}, a {reason} address")
+    chosen = str(addresses[0])
+    literal = f"[{chosen}]" if ":" in chosen else chosen
+    parts = urlsplit(url)
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    return Target(url, host, chosen, parts._replace(netloc=netloc).geturl())
