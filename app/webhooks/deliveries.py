@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,37 +71,46 @@ FROM picked WHERE d.id = picked.id
 RETURNING d.id, d.webhook_id, d.seq, d.event_id, d.event_type, d.payload, d.attempts
 """
 
-# One statement per result: the attempt, the delivery's new state, and the subscription's
-# health (written only when it changes, so a busy subscription's row is not rewritten per call).
+# One statement for a batch of results: the attempts, the deliveries' new states, and the
+# subscriptions' health — written only when it changes, so a busy subscription's row is not
+# rewritten per attempt. (A subscription with both successes and failures in one batch counts
+# as healthy: one statement may not update a row twice.)
 RECORD = """
-WITH attempt AS (
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(%(results)s::jsonb) AS r(
+        id bigint, webhook_id uuid, attempted_at timestamptz, status_code int, latency_ms int,
+        body text, error text, status text, delay float8, gone bool)
+), attempt AS (
     INSERT INTO webhook_attempts
         (delivery_id, attempted_at, status_code, latency_ms, response_body, error)
-    VALUES (%(id)s, %(attempted_at)s, %(status_code)s, %(latency_ms)s, %(body)s, %(error)s)
+    SELECT id, attempted_at, status_code, latency_ms, body, error FROM r
 ), delivery AS (
-    UPDATE webhook_deliveries
-    SET status = %(status)s, locked_until = NULL, last_status_code = %(status_code)s,
-        last_error = %(error)s,
-        next_attempt_at = now() + make_interval(secs => COALESCE(%(delay)s, 0)),
-        finished_at = CASE WHEN %(status)s = 'pending' THEN NULL ELSE now() END
-    WHERE id = %(id)s
+    UPDATE webhook_deliveries d
+    SET status = r.status, locked_until = NULL, last_status_code = r.status_code,
+        last_error = r.error,
+        next_attempt_at = now() + make_interval(secs => COALESCE(r.delay, 0)),
+        finished_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END
+    FROM r WHERE d.id = r.id
 ), healthy AS (
-    UPDATE webhooks SET failing_since = NULL, last_success_at = now()
-    WHERE id = %(webhook_id)s AND %(succeeded)s
-      AND (failing_since IS NOT NULL OR last_success_at IS NULL
-           OR last_success_at < now() - interval '1 second')
+    UPDATE webhooks w SET failing_since = NULL, last_success_at = now()
+    WHERE w.id IN (SELECT webhook_id FROM r WHERE status = 'succeeded')
+      AND (w.failing_since IS NOT NULL OR w.last_success_at IS NULL
+           OR w.last_success_at < now() - interval '1 second')
 ), failing AS (
-    UPDATE webhooks
-    SET failing_since = COALESCE(failing_since, now()),
-        enabled = CASE WHEN %(gone)s OR COALESCE(failing_since, now())
+    UPDATE webhooks w
+    SET failing_since = COALESCE(w.failing_since, now()),
+        enabled = CASE WHEN f.gone OR COALESCE(w.failing_since, now())
                        < now() - make_interval(secs => %(disable_after)s) THEN false
-                  ELSE enabled END,
+                  ELSE w.enabled END,
         disabled_reason = CASE
-            WHEN %(gone)s THEN 'the receiver answered 410 Gone'
-            WHEN COALESCE(failing_since, now()) < now() - make_interval(secs => %(disable_after)s)
-            THEN 'failing since ' || failing_since::text
-            ELSE disabled_reason END
-    WHERE id = %(webhook_id)s AND NOT %(succeeded)s
+            WHEN f.gone THEN 'the receiver answered 410 Gone'
+            WHEN COALESCE(w.failing_since, now())
+                 < now() - make_interval(secs => %(disable_after)s)
+            THEN 'every attempt has failed since ' || w.failing_since::text
+            ELSE w.disabled_reason END
+    FROM (SELECT webhook_id, bool_or(gone) AS gone FROM r GROUP BY webhook_id
+          HAVING bool_and(status <> 'succeeded')) AS f
+    WHERE w.id = f.webhook_id
 )
 SELECT 1
 """
@@ -227,21 +237,23 @@ class Deliveries:
             rows = await (await conn.execute(CLAIM, params)).fetchall()
         return [Claimed(*row) for row in rows]
 
-    async def record(self, result: Result, *, disable_after: float) -> None:
-        params = {
-            "id": result.delivery.id,
-            "webhook_id": result.delivery.webhook_id,
-            "attempted_at": result.attempted_at,
-            "status_code": result.status_code,
-            "latency_ms": result.latency_ms,
-            "body": result.body,
-            "error": result.error,
-            "status": result.status,
-            "delay": result.delay,
-            "succeeded": result.status == "succeeded",
-            "gone": result.gone,
-            "disable_after": disable_after,
-        }
+    async def record(self, results: Sequence[Result], *, disable_after: float) -> None:
+        rows = [
+            {
+                "id": result.delivery.id,
+                "webhook_id": str(result.delivery.webhook_id),
+                "attempted_at": result.attempted_at.isoformat(),
+                "status_code": result.status_code,
+                "latency_ms": result.latency_ms,
+                "body": result.body,
+                "error": result.error,
+                "status": result.status,
+                "delay": result.delay,
+                "gone": result.gone,
+            }
+            for result in results
+        ]
+        params = {"results": json.dumps(rows), "disable_after": disable_after}
         async with self.pool.connection() as conn:
             await conn.execute(RECORD, params)
 

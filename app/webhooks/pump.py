@@ -14,11 +14,13 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 
+from app.journal.batching import AppendBatcher
 from app.relay.background import cancel_and_wait
 from app.relay.consumer import OUTAGE_ERRORS
 from app.relay.listener import Listener, wait_for
@@ -66,6 +68,8 @@ class DeliveryPump:
         self._task: asyncio.Task[None] | None = None
         self._waker = asyncio.Event()
         self._client: httpx.AsyncClient | None = None
+        # Results that finish together are written together: one statement, one commit.
+        self._results = AppendBatcher(self._record, max_batch=200, max_in_flight=2)
         listener.on_payload(WEBHOOK_CHANNEL, lambda _: self._signing.clear())
 
     def start(self) -> None:
@@ -147,11 +151,14 @@ class DeliveryPump:
             )
             result = self._judge(delivery, answer)
             self.sent[result.status] += 1
-            await self.deliveries.record(result, disable_after=self.settings.disable_after)
+            await self._results.append(result)
         except OUTAGE_ERRORS as error:  # the lease expires and the delivery is tried again
             log.warning("webhooks: could not record delivery %d (%s)", delivery.id, error)
         except Exception:
             log.exception("webhooks: delivery %d failed unexpectedly", delivery.id)
+
+    async def _record(self, results: Sequence[Result]) -> None:
+        await self.deliveries.record(results, disable_after=self.settings.disable_after)
 
     def _judge(self, delivery: Claimed, answer: Answer) -> Result:
         code = answer.status_code
