@@ -35,6 +35,10 @@ class WebhookDispatcher:
         """Nothing held in memory: subscriptions are read with each batch."""
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
+        if not rows:
+            if not await self.checkpoints.advance_from(self.name, after, upto):
+                raise PositionMoved(f"{self.name} moved from {after}")
+            return
         async with self.pool.connection() as conn, conn.transaction():
             claim = await self.checkpoints.claim(conn, self.name)
             if claim.position != after:

@@ -37,11 +37,8 @@ def _text(nullable: bool = True, **kwargs: Any) -> Any:
     return Field(default=None, sa_column=Column(Text, nullable=nullable), **kwargs)
 
 
-class WardBoardRow(SQLModel, table=True):
+class WardBoard(SQLModel):
     """One patient on the board: where, who, the latest vital signs, score and alert."""
-
-    __tablename__ = "view_ward_board"
-    __table_args__ = (Index("view_ward_board_ward_idx", "ward", "bed"),)
 
     patient_id: str = Field(sa_column=Column(Text, primary_key=True))
     name: str | None = _text()
@@ -60,11 +57,13 @@ class WardBoardRow(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
-class OpenAlertRow(SQLModel, table=True):
-    """An alert that is open: raised and not yet resolved."""
+class WardBoardRow(WardBoard, table=True):
+    __tablename__ = "view_ward_board"
+    __table_args__ = (Index("view_ward_board_ward_idx", "ward", "bed"),)
 
-    __tablename__ = "view_open_alerts"
-    __table_args__ = (Index("view_open_alerts_ward_idx", "ward"),)
+
+class OpenAlert(SQLModel):
+    """An alert that is open: raised and not yet resolved."""
 
     patient_id: str = Field(sa_column=Column(Text, primary_key=True))
     ward: str = Field(sa_column=Column(Text, nullable=False))
@@ -85,9 +84,17 @@ class OpenAlertRow(SQLModel, table=True):
     )
 
 
+class OpenAlertRow(OpenAlert, table=True):
+    __tablename__ = "view_open_alerts"
+    __table_args__ = (Index("view_open_alerts_ward_idx", "ward"),)
+
+
+# Handlers work on the plain models (WardBoard, OpenAlert): faster than the table models,
+# which track changes for an ORM session nobody uses here.
 ward_board = View(
     "ward-board",
     table=WardBoardRow,
+    row=WardBoard,
     filters=["ward", "status", "risk", "alert_risk"],
     sort=["ward", "bed", "name", "news2_score", "last_vitals_at"],
     description="One row per patient: bed, latest vital signs, NEWS2 score and open alert.",
@@ -95,6 +102,7 @@ ward_board = View(
 open_alerts = View(
     "open-alerts",
     table=OpenAlertRow,
+    row=OpenAlert,
     filters=["ward", "risk", "acknowledged_by"],
     sort=["ward", "risk_level", "score", "raised_at"],
     description="One row per open alert; a resolved alert's row disappears.",
@@ -103,16 +111,16 @@ open_alerts = View(
 
 # -- ward-board ---------------------------------------------------------------------------------
 @ward_board.handles
-def board_admitted(
-    row: WardBoardRow | None, event: PatientAdmitted, meta: EventMeta
-) -> WardBoardRow:
+def board_admitted(row: WardBoard | None, event: PatientAdmitted, meta: EventMeta) -> WardBoard:
     # A readmission starts a fresh card: the last stay's readings are not this stay's.
-    return WardBoardRow(
+    return WardBoard(
         patient_id=meta.entity_id,
         name=event.name,
         ward=event.ward,
         bed=event.bed,
         status="admitted",
+        reasons=[],  # given, not defaulted: pydantic inspects a default_factory per instance
+        recent_scores=[],
         alert_risk=row.alert_risk if row else None,
         alert_acknowledged_by=row.alert_acknowledged_by if row else None,
         alert_escalated=row.alert_escalated if row else None,
@@ -121,9 +129,7 @@ def board_admitted(
 
 
 @ward_board.handles
-def board_vitals(
-    row: WardBoardRow | None, event: VitalsRecorded, meta: EventMeta
-) -> WardBoardRow | None:
+def board_vitals(row: WardBoard | None, event: VitalsRecorded, meta: EventMeta) -> WardBoard | None:
     if row is None:
         return None
     result = scored(event)
@@ -138,8 +144,8 @@ def board_vitals(
 
 @ward_board.handles
 def board_transferred(
-    row: WardBoardRow | None, event: PatientTransferred, meta: EventMeta
-) -> WardBoardRow | None:
+    row: WardBoard | None, event: PatientTransferred, meta: EventMeta
+) -> WardBoard | None:
     if row is None:
         return None
     row.ward, row.bed, row.updated_at = event.ward, event.bed, meta.recorded_at
@@ -148,8 +154,8 @@ def board_transferred(
 
 @ward_board.handles
 def board_discharged(
-    row: WardBoardRow | None, event: PatientDischarged, meta: EventMeta
-) -> WardBoardRow | None:
+    row: WardBoard | None, event: PatientDischarged, meta: EventMeta
+) -> WardBoard | None:
     if row is None:
         return None
     row.status, row.updated_at = "discharged", meta.recorded_at
@@ -158,8 +164,8 @@ def board_discharged(
 
 @ward_board.handles
 def board_alert_raised(
-    row: WardBoardRow | None, event: AlertRaised, meta: EventMeta
-) -> WardBoardRow | None:
+    row: WardBoard | None, event: AlertRaised, meta: EventMeta
+) -> WardBoard | None:
     if row is None:
         return None
     row.alert_risk, row.alert_acknowledged_by, row.alert_escalated = event.risk, None, False
@@ -169,8 +175,8 @@ def board_alert_raised(
 
 @ward_board.handles
 def board_alert_escalated(
-    row: WardBoardRow | None, event: AlertEscalated, meta: EventMeta
-) -> WardBoardRow | None:
+    row: WardBoard | None, event: AlertEscalated, meta: EventMeta
+) -> WardBoard | None:
     if row is None:
         return None
     row.alert_risk, row.alert_escalated = event.risk, True
@@ -182,8 +188,8 @@ def board_alert_escalated(
 
 @ward_board.handles
 def board_alert_acknowledged(
-    row: WardBoardRow | None, event: AlertAcknowledged, meta: EventMeta
-) -> WardBoardRow | None:
+    row: WardBoard | None, event: AlertAcknowledged, meta: EventMeta
+) -> WardBoard | None:
     if row is None:
         return None
     row.alert_acknowledged_by, row.updated_at = event.clinician, meta.recorded_at
@@ -192,8 +198,8 @@ def board_alert_acknowledged(
 
 @ward_board.handles
 def board_alert_resolved(
-    row: WardBoardRow | None, event: AlertResolved, meta: EventMeta
-) -> WardBoardRow | None:
+    row: WardBoard | None, event: AlertResolved, meta: EventMeta
+) -> WardBoard | None:
     if row is None:
         return None
     row.alert_risk = row.alert_acknowledged_by = row.alert_escalated = None
@@ -203,8 +209,8 @@ def board_alert_resolved(
 
 # -- open-alerts --------------------------------------------------------------------------------
 @open_alerts.handles
-def alert_raised(row: OpenAlertRow | None, event: AlertRaised, meta: EventMeta) -> OpenAlertRow:
-    return OpenAlertRow(
+def alert_raised(row: OpenAlert | None, event: AlertRaised, meta: EventMeta) -> OpenAlert:
+    return OpenAlert(
         patient_id=meta.entity_id,
         ward=event.ward,
         episode=event.episode,
@@ -218,8 +224,8 @@ def alert_raised(row: OpenAlertRow | None, event: AlertRaised, meta: EventMeta) 
 
 @open_alerts.handles
 def alert_escalated(
-    row: OpenAlertRow | None, event: AlertEscalated, meta: EventMeta
-) -> OpenAlertRow | None:
+    row: OpenAlert | None, event: AlertEscalated, meta: EventMeta
+) -> OpenAlert | None:
     if row is None:
         return None
     row.risk, row.score, row.reasons = event.risk, event.score, event.reasons
@@ -232,8 +238,8 @@ def alert_escalated(
 
 @open_alerts.handles
 def alert_acknowledged(
-    row: OpenAlertRow | None, event: AlertAcknowledged, meta: EventMeta
-) -> OpenAlertRow | None:
+    row: OpenAlert | None, event: AlertAcknowledged, meta: EventMeta
+) -> OpenAlert | None:
     if row is None:
         return None
     row.acknowledged_by, row.acknowledged_at = event.clinician, meta.recorded_at
@@ -242,8 +248,8 @@ def alert_acknowledged(
 
 @open_alerts.handles
 def alert_follows_its_patient(
-    row: OpenAlertRow | None, event: PatientTransferred, meta: EventMeta
-) -> OpenAlertRow | None:
+    row: OpenAlert | None, event: PatientTransferred, meta: EventMeta
+) -> OpenAlert | None:
     """The alert is the patient's (same id): the new ward's staff must see it."""
     if row is None:
         return None
@@ -252,5 +258,5 @@ def alert_follows_its_patient(
 
 
 @open_alerts.handles
-def alert_resolved(row: OpenAlertRow | None, event: AlertResolved, meta: EventMeta) -> None:
+def alert_resolved(row: OpenAlert | None, event: AlertResolved, meta: EventMeta) -> None:
     return None
