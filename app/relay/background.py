@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 
 async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel ``task`` and wait until it has finished its cleanup (closing connections)."""
+    """Cancel ``task`` and wait until it has finished its cleanup (closing connections).
+
+    Cancels again until it is done: on Python 3.11, ``asyncio.wait_for`` (psycopg_pool uses it
+    to hand out connections) can swallow a cancellation that races with its result, and a
+    worker cancelled once would then run on forever.
+    """
     if task is None:
         return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled():
+        task.exception()  # retrieved: a worker's crash was logged where it happened

@@ -53,14 +53,14 @@ WITH scan AS (
     ORDER BY d.next_attempt_at, d.id
     LIMIT %(scan)s
 ), ranked AS (
-    SELECT id, row_number() OVER (PARTITION BY webhook_id ORDER BY next_attempt_at, id) AS rank
-    FROM scan
+    SELECT scan.id, row_number() OVER (
+               PARTITION BY scan.webhook_id ORDER BY scan.next_attempt_at, scan.id) AS rank,
+           %(per_webhook)s - COALESCE(busy.value::int, 0) AS free
+    FROM scan LEFT JOIN jsonb_each_text(%(in_flight)s::jsonb) AS busy
+        ON busy.key = scan.webhook_id::text
 ), picked AS (
     SELECT d.id FROM webhook_deliveries d
-    WHERE d.id IN (
-        SELECT id FROM ranked JOIN scan USING (id)
-        WHERE rank <= %(per_webhook)s
-            - COALESCE((%(in_flight)s::jsonb ->> scan.webhook_id::text)::int, 0))
+    WHERE d.id IN (SELECT id FROM ranked WHERE rank <= free)
     ORDER BY d.next_attempt_at, d.id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -72,9 +72,9 @@ RETURNING d.id, d.webhook_id, d.seq, d.event_id, d.event_type, d.payload, d.atte
 """
 
 # One statement for a batch of results: the attempts, the deliveries' new states, and the
-# subscriptions' health — written only when it changes, so a busy subscription's row is not
-# rewritten per attempt. (A subscription with both successes and failures in one batch counts
-# as healthy: one statement may not update a row twice.)
+# subscriptions' health — one update per subscription (a statement may not update a row
+# twice), written only when it changes, so a busy subscription's row is not rewritten per
+# attempt. A success in the batch makes it healthy; a 410 disables it all the same.
 RECORD = """
 WITH r AS (
     SELECT * FROM jsonb_to_recordset(%(results)s::jsonb) AS r(
@@ -91,35 +91,40 @@ WITH r AS (
         next_attempt_at = now() + make_interval(secs => COALESCE(r.delay, 0)),
         finished_at = CASE WHEN r.status = 'pending' THEN NULL ELSE now() END
     FROM r WHERE d.id = r.id
-), healthy AS (
-    UPDATE webhooks w SET failing_since = NULL, last_success_at = now()
-    WHERE w.id IN (SELECT webhook_id FROM r WHERE status = 'succeeded')
-      AND (w.failing_since IS NOT NULL OR w.last_success_at IS NULL
-           OR w.last_success_at < now() - interval '1 second')
-), failing AS (
+), outcome AS (
+    SELECT webhook_id, bool_or(status = 'succeeded') AS succeeded, bool_or(gone) AS gone
+    FROM r GROUP BY webhook_id
+), health AS (
+    SELECT w.id,
+           o.gone OR (NOT o.succeeded AND COALESCE(w.failing_since, now())
+                      < now() - make_interval(secs => %(disable_after)s)) AS disable,
+           o.succeeded, o.gone
+    FROM webhooks w JOIN outcome o ON o.webhook_id = w.id
+), updated AS (
     UPDATE webhooks w
-    SET failing_since = COALESCE(w.failing_since, now()),
-        enabled = CASE WHEN f.gone OR COALESCE(w.failing_since, now())
-                       < now() - make_interval(secs => %(disable_after)s) THEN false
-                  ELSE w.enabled END,
+    SET failing_since = CASE WHEN h.succeeded THEN NULL
+                             ELSE COALESCE(w.failing_since, now()) END,
+        last_success_at = CASE WHEN h.succeeded THEN now() ELSE w.last_success_at END,
+        enabled = w.enabled AND NOT h.disable,
         disabled_reason = CASE
-            WHEN f.gone THEN 'the receiver answered 410 Gone'
-            WHEN COALESCE(w.failing_since, now())
-                 < now() - make_interval(secs => %(disable_after)s)
-            THEN 'every attempt has failed since ' || w.failing_since::text
+            WHEN h.gone THEN 'the receiver answered 410 Gone'
+            WHEN h.disable THEN 'every attempt has failed since ' || w.failing_since::text
             ELSE w.disabled_reason END
-    FROM (SELECT webhook_id, bool_or(gone) AS gone FROM r GROUP BY webhook_id
-          HAVING bool_and(status <> 'succeeded')) AS f
-    WHERE w.id = f.webhook_id
+    FROM health h
+    WHERE w.id = h.id
+      AND (h.disable OR NOT h.succeeded OR w.failing_since IS NOT NULL
+           OR w.last_success_at IS NULL OR w.last_success_at < now() - interval '1 second')
 )
 SELECT 1
 """
 
+# The next retry to fall due (what is due already is either claimed or held back).
 SECONDS_TO_NEXT = """
-SELECT EXTRACT(EPOCH FROM min(
-    GREATEST(d.next_attempt_at, COALESCE(d.locked_until, d.next_attempt_at))) - now())
-FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
-WHERE d.status = 'pending'
+SELECT EXTRACT(EPOCH FROM next_attempt_at - now())
+FROM webhook_deliveries
+WHERE status = 'pending' AND next_attempt_at > now()
+ORDER BY next_attempt_at
+LIMIT 1
 """
 
 RETRY = f"""
@@ -146,6 +151,7 @@ WITH wanted AS (
     ON CONFLICT (webhook_id, seq) WHERE seq IS NOT NULL DO UPDATE
         SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL,
             finished_at = NULL
+        WHERE webhook_deliveries.status <> 'pending'  -- pending ones are on their way already
     RETURNING 1
 )
 SELECT count(*), pg_notify('{DELIVERY_CHANNEL}', '') FROM queued
@@ -262,8 +268,17 @@ class Deliveries:
             row = await (await conn.execute(SECONDS_TO_NEXT)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
-    async def retry(self, webhook_id: uuid.UUID, delivery_id: int) -> bool:
-        return await self._count(RETRY, {"id": delivery_id, "webhook_id": webhook_id}) == 1
+    async def retry(self, webhook_id: uuid.UUID, delivery_id: int) -> str:
+        """'queued', 'pending' (nothing to do yet) or 'missing'."""
+        params = {"id": delivery_id, "webhook_id": webhook_id}
+        if await self._count(RETRY, params) == 1:
+            return "queued"
+        exists = await self._count(
+            "SELECT count(*) FROM webhook_deliveries WHERE id = %(id)s"
+            " AND webhook_id = %(webhook_id)s",
+            params,
+        )
+        return "pending" if exists else "missing"
 
     async def replay(self, webhook_id: uuid.UUID, types: TypeFilter, after: int) -> int:
         params = {"webhook_id": webhook_id, "after": after, **types.sql_params()}

@@ -29,11 +29,14 @@ from app.stream.log import EventLog
 from app.webhooks.deliveries import Claimed, Deliveries, Result
 from app.webhooks.schedule import next_delay, parse_retry_after
 from app.webhooks.sender import Answer, new_client, send
-from app.webhooks.subscriptions import Subscriptions
+from app.webhooks.subscriptions import Signing, Subscriptions
 
 log = logging.getLogger("sluice.webhooks")
 
 SIGNING_CACHE_SECONDS = 5.0  # a change also clears it at once (NOTIFY)
+# A claim outlives the attempt (bounded by the timeout) by this much, to record its result.
+# Longer only delays the retry after a process dies mid-attempt.
+LEASE_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class DeliveryPump:
         self.sent = Counter[str]()  # attempts by outcome, for metrics
         self._in_flight: Counter[uuid.UUID] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._signing: dict[uuid.UUID, tuple[float, tuple[str, bool, bool, list[str]] | None]] = {}
+        self._signing: dict[uuid.UUID, tuple[float, Signing | None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._waker = asyncio.Event()
         # One connection pool per subscription, sized to its share: receivers stay apart, and
@@ -95,13 +98,15 @@ class DeliveryPump:
                 waker.clear()
                 try:
                     if await self._claim_and_send():
-                        continue  # everything claimed was due: there may be more
+                        continue  # every free slot was filled: there may be more
+                    # Due but held back (a full subscription, an ordered entity's earlier
+                    # event) wakes us when a slot frees; a future retry when it falls due.
                     wait = await self.deliveries.seconds_to_next()
                     delay = self.settings.poll_interval
                 except OUTAGE_ERRORS as error:
                     log.warning("webhooks: database unavailable (%s); retrying", error)
                     wait, delay = delay, min(delay * 2, 10.0)
-                sleep = self.settings.poll_interval if wait is None else max(0.0, wait)
+                sleep = self.settings.poll_interval if wait is None else wait
                 await wait_for(waker, min(sleep, self.settings.poll_interval))
         finally:
             self.listener.forget(waker)
@@ -115,7 +120,7 @@ class DeliveryPump:
             free,
             per_webhook=self.settings.per_subscription,
             in_flight=dict(self._in_flight),
-            lease=self.settings.timeout + 30,
+            lease=self.settings.timeout + LEASE_MARGIN_SECONDS,
         )
         bodies = await self.event_log.by_seq([d.seq for d in claimed if d.seq is not None])
         for delivery in claimed:
@@ -144,13 +149,12 @@ class DeliveryPump:
                 if client is not None:
                     await client.aclose()
                 return
-            url, _, _, secrets = signing
             answer = await send(
                 self._client_for(delivery.webhook_id),
-                url=url,
+                url=signing.url,
                 message_id=str(delivery.event_id),
                 body=body,
-                secrets=secrets,
+                secrets=signing.secrets(datetime.now(UTC)),
                 within=self.settings.timeout,
                 allow_private=self.settings.allow_private,
             )
@@ -195,7 +199,7 @@ class DeliveryPump:
             gone=gone,
         )
 
-    async def _signing_for(self, webhook_id: uuid.UUID) -> tuple[str, bool, bool, list[str]] | None:
+    async def _signing_for(self, webhook_id: uuid.UUID) -> Signing | None:
         cached = self._signing.get(webhook_id)
         now = time.monotonic()
         if cached is not None and now - cached[0] < SIGNING_CACHE_SECONDS:

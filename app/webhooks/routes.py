@@ -173,12 +173,17 @@ async def list_deliveries(
 )
 async def retry_delivery(request: Request, webhook_id: uuid.UUID, delivery_id: int) -> Queued:
     await _existing(request, webhook_id)
-    if not await _deliveries(request).retry(webhook_id, delivery_id):
+    outcome = await _deliveries(request).retry(webhook_id, delivery_id)
+    if outcome == "missing":
+        raise ProblemError(
+            404, "not-found", "Not found", f"this webhook has no delivery {delivery_id}"
+        )
+    if outcome == "pending":
         raise ProblemError(
             409,
             "not-retryable",
             "Nothing to retry",
-            f"delivery {delivery_id} of this webhook does not exist or is still pending",
+            f"delivery {delivery_id} is still pending: it will be tried on its schedule",
         )
     return Queued(queued=1, delivery_id=delivery_id)
 

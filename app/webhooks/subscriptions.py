@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -44,11 +46,25 @@ WHERE id = %(id)s
 RETURNING previous_secret_expires_at, pg_notify('{WEBHOOK_CHANNEL}', '')
 """
 SIGNING = """
-SELECT url, ordered, enabled, secret,
-       CASE WHEN previous_secret_expires_at > now() THEN previous_secret END
+SELECT url, secret, previous_secret, previous_secret_expires_at
 FROM webhooks WHERE id = %(id)s
 """
 UPDATABLE = ("url", "event_types", "description", "enabled", "ordered")
+
+
+@dataclass(frozen=True)
+class Signing:
+    """Where to send, and the secrets: the previous one signs until its grace period ends."""
+
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_expires_at: datetime | None
+
+    def secrets(self, now: datetime) -> list[str]:
+        previous = self.previous_secret
+        live = previous and self.previous_expires_at and self.previous_expires_at > now
+        return [self.secret, previous] if live and previous else [self.secret]
 
 
 class Subscriptions:
@@ -107,14 +123,10 @@ class Subscriptions:
         row = await self._one(ROTATE, {"id": webhook_id, "secret": secret, "grace": grace_seconds})
         return None if row is None else (secret, row["previous_secret_expires_at"])
 
-    async def signing(self, webhook_id: uuid.UUID) -> tuple[str, bool, bool, list[str]] | None:
-        """url, ordered, enabled and the secrets that sign now (the newest first)."""
+    async def signing(self, webhook_id: uuid.UUID) -> Signing | None:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(SIGNING, {"id": webhook_id})).fetchone()
-        if row is None:
-            return None
-        url, ordered, enabled, secret, previous = row
-        return url, ordered, enabled, [secret] + ([previous] if previous else [])
+        return None if row is None else Signing(*row)
 
     async def _one(self, statement: str, params: dict[str, Any]) -> dict[str, Any] | None:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

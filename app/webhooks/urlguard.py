@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -32,8 +33,12 @@ class Target:
 
 
 def forbidden_reason(address: IPAddress) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return forbidden_reason(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:  # ::ffff:a.b.c.d and 2002:abcd:... carry an IPv4 address
+            return forbidden_reason(embedded)
+        if address.teredo is not None:
+            return "Teredo tunnel"
     checks = (
         ("loopback", address.is_loopback),
         ("private", address.is_private),
@@ -65,18 +70,41 @@ def check_syntax(url: str, *, allow_private: bool) -> tuple[str, str, int]:
 async def resolve(url: str, *, allow_private: bool) -> Target:
     """Check ``url`` and pick the address to call; raises ForbiddenURL."""
     _, host, port = check_syntax(url, allow_private=allow_private)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as error:
-        raise ForbiddenURL(f"{host} does not resolve: {error.strerror}") from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = await _addresses(host, port)
     if not allow_private:
         for address in addresses:
             reason = forbidden_reason(address)
             if reason is not None:
                 raise ForbiddenURL(f"{host} resolves to {address}, a {reason} address")
     chosen = str(addresses[0])
+    # (Whatever the name resolves to next time, this request goes to the address checked.)
     literal = f"[{chosen}]" if ":" in chosen else chosen
     parts = urlsplit(url)
     netloc = f"{literal}:{parts.port}" if parts.port else literal
     return Target(url, host, chosen, parts._replace(netloc=netloc).geturl())
+
+
+# Answers are kept briefly, as a resolver's cache would: every request still goes to an address
+# checked against the rules, so a short-lived answer cannot smuggle in a private one.
+RESOLVED_SECONDS = 30.0
+_resolved: dict[tuple[str, int], tuple[float, list[IPAddress]]] = {}
+
+
+async def _addresses(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host)]  # a literal: nothing to resolve
+    except ValueError:
+        pass
+    cached = _resolved.get((host, port))
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < RESOLVED_SECONDS:
+        return cached[1]
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ForbiddenURL(f"{host} does not resolve: {error.strerror}") from None
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    if len(_resolved) > 10_000:
+        _resolved.clear()
+    _resolved[(host, port)] = (now, addresses)
+    return addresses
