@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"append": "bench.append", "relay": "bench.relay", "projection": "bench.projection"}
+BENCHMARKS = {
+    "append": "bench.append",
+    "relay": "bench.relay",
+    "projection": "bench.projection",
+    "webhooks": "bench.webhooks",
+}
 
 
 def main() -> int:

@@ -34,7 +34,7 @@ from tests.support.servers import SluiceProcess, free_port
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench webhooks")
     parser.add_argument("--deliveries", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=10, help="per subscription")
     parser.add_argument("--rate", type=float, default=200, help="paced events/s for latency")
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args(argv)
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
             {
                 "DATABASE_URL": url,
                 "SLUICE_WEBHOOK_ALLOW_PRIVATE": "true",
-                "SLUICE_WEBHOOK_CONCURRENCY": str(args.concurrency),
+                "SLUICE_WEBHOOK_CONCURRENCY": str(args.concurrency * 10),
                 "SLUICE_WEBHOOK_SUBSCRIPTION_CONCURRENCY": str(args.concurrency),
             },
             Path(tempfile.gettempdir()),

@@ -44,7 +44,10 @@ class Projection:
         await self._load(conn, table, rows, {key for key, _ in keyed if key not in rows})
         touched: dict[Any, SQLModel | None] = {}
         for key, logged in keyed:
-            new = self._fold(rows[key], logged, key)
+            before = rows[key]
+            new = self._fold(before, logged, key)
+            if new is None and before is None and key not in touched:
+                continue  # no row, still no row: nothing to write
             rows[key] = touched[key] = new
         await self._write(conn, table, touched)
         return len(touched)

@@ -39,35 +39,38 @@ WITH created AS (
 SELECT count(*), pg_notify('{DELIVERY_CHANNEL}', '') FROM created
 """
 
+# Per subscription, the oldest due deliveries up to its free share (index on
+# (webhook_id, next_attempt_at)), so one subscription's backlog never hides the others'.
 CLAIM = """
-WITH scan AS (
-    SELECT d.id, d.webhook_id, d.next_attempt_at
-    FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
-    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-      AND (d.locked_until IS NULL OR d.locked_until < now())
-      AND NOT (d.webhook_id = ANY(%(saturated)s::uuid[]))
-      AND (NOT w.ordered OR d.seq IS NULL OR NOT EXISTS (
-          SELECT 1 FROM webhook_deliveries e
-          WHERE e.webhook_id = d.webhook_id AND e.entity_type = d.entity_type
-            AND e.entity_id = d.entity_id AND e.status = 'pending' AND e.seq < d.seq))
-    ORDER BY d.next_attempt_at, d.id
-    LIMIT %(scan)s
-), ranked AS (
-    SELECT scan.id, row_number() OVER (
-               PARTITION BY scan.webhook_id ORDER BY scan.next_attempt_at, scan.id) AS rank,
-           %(per_webhook)s - COALESCE(busy.value::int, 0) AS free
-    FROM scan LEFT JOIN jsonb_each_text(%(in_flight)s::jsonb) AS busy
-        ON busy.key = scan.webhook_id::text
+WITH hooks AS (
+    SELECT w.id, w.ordered, %(per_webhook)s - COALESCE(busy.value::int, 0) AS free
+    FROM webhooks w LEFT JOIN jsonb_each_text(%(in_flight)s::jsonb) AS busy
+        ON busy.key = w.id::text
+    WHERE w.enabled
+), candidates AS (
+    SELECT c.id, c.next_attempt_at
+    FROM hooks h CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+        WHERE d.webhook_id = h.id AND d.status = 'pending' AND d.next_attempt_at <= now()
+          AND (d.locked_until IS NULL OR d.locked_until < now())
+          AND (NOT h.ordered OR d.seq IS NULL OR NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries e
+              WHERE e.webhook_id = d.webhook_id AND e.entity_type = d.entity_type
+                AND e.entity_id = d.entity_id AND e.status = 'pending' AND e.seq < d.seq))
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT h.free
+    ) AS c
+    WHERE h.free > 0
 ), picked AS (
     SELECT d.id FROM webhook_deliveries d
-    WHERE d.id IN (SELECT id FROM ranked WHERE rank <= free)
-    ORDER BY d.next_attempt_at, d.id
-    LIMIT %(limit)s
+    WHERE d.id = ANY(ARRAY(
+        SELECT id FROM candidates ORDER BY next_attempt_at, id LIMIT %(limit)s))
+      AND d.status = 'pending'
     FOR UPDATE SKIP LOCKED
 )
 UPDATE webhook_deliveries d
 SET locked_until = now() + make_interval(secs => %(lease)s), attempts = d.attempts + 1
-FROM picked WHERE d.id = picked.id
+WHERE d.id = ANY(ARRAY(SELECT id FROM picked))
 RETURNING d.id, d.webhook_id, d.seq, d.event_id, d.event_type, d.payload, d.attempts
 """
 
@@ -233,10 +236,8 @@ class Deliveries:
         counting this process's ``in_flight`` ones (a slow receiver holds only its share)."""
         params = {
             "limit": limit,
-            "scan": max(limit * 10, 100),
             "per_webhook": per_webhook,
             "in_flight": json.dumps({str(key): count for key, count in in_flight.items()}),
-            "saturated": [key for key, count in in_flight.items() if count >= per_webhook],
             "lease": lease,
         }
         async with self.pool.connection() as conn:
@@ -262,6 +263,15 @@ class Deliveries:
         params = {"results": json.dumps(rows), "disable_after": disable_after}
         async with self.pool.connection() as conn:
             await conn.execute(RECORD, params)
+
+    async def release(self, ids: list[int]) -> None:
+        """Give back claims never attempted (their attempt count with them)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE webhook_deliveries SET locked_until = NULL, attempts = attempts - 1"
+                " WHERE id = ANY(%(ids)s) AND status = 'pending'",
+                {"ids": ids},
+            )
 
     async def seconds_to_next(self) -> float | None:
         async with self.pool.connection() as conn:

@@ -2,8 +2,10 @@
 
 Up to ``concurrency`` attempts are in flight per process, at most ``per_subscription`` of them
 for one subscription, so a slow or dead receiver holds only its own share and never stalls
-the others. The pump wakes when the dispatcher queues deliveries (NOTIFY), when an attempt
-finishes (a free slot), or when the next retry falls due; it polls anyway.
+the others. Each subscription also has a ready queue of as many claimed deliveries again, so
+a finished attempt starts the next at once and one claim brings a batch. The pump wakes when
+the dispatcher queues deliveries (NOTIFY), when a subscription's queue runs half empty, or
+when the next retry falls due; it polls anyway.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -65,7 +67,10 @@ class DeliveryPump:
         self.listener = listener
         self.settings = settings
         self.sent = Counter[str]()  # attempts by outcome, for metrics
-        self._in_flight: Counter[uuid.UUID] = Counter()
+        self._held: Counter[uuid.UUID] = Counter()  # claimed: queued or being attempted
+        self._recording: set[asyncio.Task[None]] = set()
+        self._running: Counter[uuid.UUID] = Counter()
+        self._ready: dict[uuid.UUID, deque[tuple[Claimed, bytes]]] = defaultdict(deque)
         self._tasks: set[asyncio.Task[None]] = set()
         self._signing: dict[uuid.UUID, tuple[float, Signing | None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -85,6 +90,15 @@ class DeliveryPump:
         await cancel_and_wait(self._task)
         for task in list(self._tasks):
             await cancel_and_wait(task)
+        if self._recording:  # results already in hand: write them before leaving
+            await asyncio.wait(self._recording, timeout=5)
+        queued = [delivery.id for queue in self._ready.values() for delivery, _ in queue]
+        self._ready.clear()
+        if queued:  # never attempted here: free them for another process now
+            try:
+                await self.deliveries.release(queued)
+            except OUTAGE_ERRORS as error:
+                log.warning("webhooks: could not release %d claims (%s)", len(queued), error)
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
@@ -112,15 +126,17 @@ class DeliveryPump:
             self.listener.forget(waker)
 
     async def _claim_and_send(self) -> bool:
-        """Claim as many as there are free slots; True if all the slots were filled."""
-        free = self.settings.concurrency - len(self._tasks)
+        """Claim up to twice the slots (a ready queue, so a slot that frees starts the next
+        attempt without a round trip); True if the claim came back full."""
+        free = 2 * self.settings.concurrency - sum(self._held.values())
         if free <= 0:
             return False
         claimed = await self.deliveries.claim(
             free,
-            per_webhook=self.settings.per_subscription,
-            in_flight=dict(self._in_flight),
-            lease=self.settings.timeout + LEASE_MARGIN_SECONDS,
+            per_webhook=2 * self.settings.per_subscription,
+            in_flight=dict(self._held),
+            # Queued ones wait for a slot before their attempt: the lease covers both.
+            lease=2 * self.settings.timeout + LEASE_MARGIN_SECONDS,
         )
         bodies = await self.event_log.by_seq([d.seq for d in claimed if d.seq is not None])
         for delivery in claimed:
@@ -128,18 +144,39 @@ class DeliveryPump:
             body = (
                 event.model_dump_json().encode() if event is not None else _payload_bytes(delivery)
             )
-            self._in_flight[delivery.webhook_id] += 1
-            task = asyncio.create_task(self._deliver(delivery, body))
-            self._tasks.add(task)
-            task.add_done_callback(lambda done, d=delivery: self._finished(done, d))
+            self._held[delivery.webhook_id] += 1
+            self._ready[delivery.webhook_id].append((delivery, body))
+        self._start_ready()
         return bool(claimed) and len(claimed) == free
+
+    def _start_ready(self) -> None:
+        for webhook_id in list(self._ready):
+            queue = self._ready[webhook_id]
+            while (
+                queue
+                and self._running[webhook_id] < self.settings.per_subscription
+                and len(self._tasks) < self.settings.concurrency
+            ):
+                delivery, body = queue.popleft()
+                self._running[webhook_id] += 1
+                task = asyncio.create_task(self._deliver(delivery, body))
+                self._tasks.add(task)
+                task.add_done_callback(lambda done, d=delivery: self._finished(done, d))
+            if not queue:
+                del self._ready[webhook_id]
 
     def _finished(self, task: asyncio.Task[None], delivery: Claimed) -> None:
         self._tasks.discard(task)
-        self._in_flight[delivery.webhook_id] -= 1
-        if self._in_flight[delivery.webhook_id] <= 0:
-            del self._in_flight[delivery.webhook_id]
-        self._waker.set()  # a slot is free
+        webhook_id = delivery.webhook_id
+        for counts in (self._running, self._held):
+            counts[webhook_id] -= 1
+            if counts[webhook_id] <= 0:
+                del counts[webhook_id]
+        self._start_ready()
+        # Claim again once a subscription's queue is half gone, not after every attempt:
+        # one claim then brings a batch.
+        if self._held.get(webhook_id, 0) <= self.settings.per_subscription:
+            self._waker.set()
 
     async def _deliver(self, delivery: Claimed, body: bytes) -> None:
         try:
@@ -160,11 +197,20 @@ class DeliveryPump:
             )
             result = self._judge(delivery, answer)
             self.sent[result.status] += 1
-            await self._results.append(result)
+            # The slot frees now; the result joins the next batch write. Until it is written
+            # the delivery stays leased, so nobody sends it again meanwhile.
+            recording = asyncio.create_task(self._results.append(result))
+            self._recording.add(recording)
+            recording.add_done_callback(self._recorded)
         except OUTAGE_ERRORS as error:  # the lease expires and the delivery is tried again
             log.warning("webhooks: could not record delivery %d (%s)", delivery.id, error)
         except Exception:
             log.exception("webhooks: delivery %d failed unexpectedly", delivery.id)
+
+    def _recorded(self, task: asyncio.Task[None]) -> None:
+        self._recording.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("webhooks: could not record a result (%s)", task.exception())
 
     def _client_for(self, webhook_id: uuid.UUID) -> httpx.AsyncClient:
         client = self._clients.get(webhook_id)

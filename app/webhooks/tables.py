@@ -77,6 +77,13 @@ class DeliveryRow(SQLModel, table=True):
         ),
         Index(
             "webhook_deliveries_due_idx",
+            "webhook_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        Index(
+            "webhook_deliveries_retry_idx",
             "next_attempt_at",
             postgresql_where=text("status = 'pending'"),
         ),
