@@ -94,6 +94,7 @@ class ConsumerWorker:
         self.settings = settings
         self.narrow_until = 0  # after an unattributed batch failure: one event at a time
         self._control = asyncio.Event()
+        self._prefetched: tuple[int, int, asyncio.Task[list[Row]]] | None = None
         self._task: asyncio.Task[None] | None = None
         leadership.want(self.name)
 
@@ -122,6 +123,8 @@ class ConsumerWorker:
                     await asyncio.sleep(outage_delay)
                     outage_delay = min(outage_delay * 2, self.settings.backoff_max)
         finally:
+            if self._prefetched is not None:
+                self._prefetched[2].cancel()
             self.listener.forget(waker)
             self.listener.forget(self._control)
 
@@ -130,6 +133,7 @@ class ConsumerWorker:
         waker.clear()  # before reading: a notification arriving meanwhile is kept
         position, paused, head = await self.checkpoints.progress(self.name)
         if paused:
+            await self._drop_prefetch()
             await wait_for(waker, self.settings.poll_interval)
             return
         if head <= position:
@@ -138,7 +142,13 @@ class ConsumerWorker:
         upto = min(head, position + self.settings.batch_size)
         if self.narrow_until > position:
             upto = position + 1
-        rows = await self.consumer_log.read(self.name, position, upto, self.consumer.log_types)
+        upto, rows = await self._read(position, upto)
+        following = min(head, upto + self.settings.batch_size)
+        if following > upto and self.narrow_until <= upto:
+            # Read the next range while this one is applied: the database's time on one
+            # overlaps Python's on the other.
+            read = self.consumer_log.read(self.name, upto, following, self.consumer.log_types)
+            self._prefetched = (upto, following, asyncio.create_task(read))
         try:
             await self.consumer.process(position, upto, rows)
         except PositionMoved:
@@ -153,6 +163,23 @@ class ConsumerWorker:
                 self.narrow_until = upto  # find the culprit one event at a time
                 return
             await self._failed(upto, error)
+
+    async def _drop_prefetch(self) -> None:
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            await cancel_and_wait(prefetched[2])
+
+    async def _read(self, position: int, upto: int) -> tuple[int, list[Row]]:
+        """The range to apply and its rows: the prefetched one if it starts here."""
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            start, end, task = prefetched
+            if start == position and self.narrow_until <= position:
+                return end, await task
+            await cancel_and_wait(task)
+        return upto, await self.consumer_log.read(
+            self.name, position, upto, self.consumer.log_types
+        )
 
     async def _failed(self, seq: int, error: BaseException) -> None:
         self.consumer.reset()

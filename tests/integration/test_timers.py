@@ -94,8 +94,10 @@ async def test_a_timer_survives_a_restart(
     async with first.router.lifespan_context(first):
         transport = httpx.ASGITransport(app=first)
         async with httpx.AsyncClient(transport=transport, base_url="http://one") as http:
-            await post(http, "remind", {"amount": 9, "seconds": 1.0})
-    await asyncio.sleep(1.5)  # due while no process runs
+            await post(http, "remind", {"amount": 9, "seconds": 3.0})
+    # (3 s: room for a slow shutdown on a loaded machine before the timer falls due)
+    assert len(pending_timers(db)) == 1, "it fired while the first process ran"
+    await asyncio.sleep(3.5)  # due while no process runs
     assert len(pending_timers(db)) == 1
     second = create_app(settings, service=ledger.service, database_url=database_url)
     async with second.router.lifespan_context(second):
