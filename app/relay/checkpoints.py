@@ -8,9 +8,7 @@ serialize with each other and with a second process that wrongly believes it lea
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -178,12 +176,3 @@ class Checkpoints:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(STATUS, {"name": name})
             return await cur.fetchall()
-
-    async def parked(self, name: str) -> list[tuple[int, uuid.UUID, str | None, datetime]]:
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT seq, event_id, error, parked_at FROM parked_events"
-                " WHERE consumer = %(name)s ORDER BY seq",
-                {"name": name},
-            )
-            return list(await cursor.fetchall())

@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.relay.sql import TIMER_CHANNEL
@@ -64,12 +62,6 @@ SELECT EXTRACT(EPOCH FROM min(GREATEST(due_at, COALESCE(locked_until, due_at))) 
 FROM timers
 """
 
-PENDING = """
-SELECT timer_id, owner, key, entity_type, entity_id, command, body, due_at, attempts,
-       locked_until, last_error, created_at
-FROM timers ORDER BY due_at LIMIT %(limit)s
-"""
-
 
 @dataclass(frozen=True)
 class DueTimer:
@@ -115,12 +107,3 @@ class TimerStore:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(NEXT_DUE)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
-
-    async def pending(self, limit: int = 100) -> list[dict[str, Any]]:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(PENDING, {"limit": limit})
-            return await cur.fetchall()
-
-
-def as_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

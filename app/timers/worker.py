@@ -40,7 +40,6 @@ class TimerWorker:
         self.listener = listener
         self.poll_interval = poll_interval
         self.backoff_max = backoff_max
-        self.fired = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -108,4 +107,3 @@ class TimerWorker:
             await self.store.retry_later(timer.timer_id, describe(error), delay)
             return
         await self.store.done(timer.timer_id)
-        self.fired += 1

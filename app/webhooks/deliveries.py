@@ -218,12 +218,6 @@ class Deliveries:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def create(self, rows: list[dict[str, Any]]) -> int:
-        if not rows:
-            return 0
-        async with self.pool.connection() as conn:
-            return await self.create_on(conn, rows)
-
     @staticmethod
     async def create_on(conn: Any, rows: list[dict[str, Any]]) -> int:
         row = await (await conn.execute(CREATE, {"rows": json.dumps(rows, default=str)})).fetchone()
@@ -281,9 +275,9 @@ class Deliveries:
     async def retry(self, webhook_id: uuid.UUID, delivery_id: int) -> str:
         """'queued', 'pending' (nothing to do yet) or 'missing'."""
         params = {"id": delivery_id, "webhook_id": webhook_id}
-        if await self._count(RETRY, params) == 1:
+        if await self._first(RETRY, params) == 1:
             return "queued"
-        exists = await self._count(
+        exists = await self._first(
             "SELECT count(*) FROM webhook_deliveries WHERE id = %(id)s"
             " AND webhook_id = %(webhook_id)s",
             params,
@@ -292,7 +286,7 @@ class Deliveries:
 
     async def replay(self, webhook_id: uuid.UUID, types: TypeFilter, after: int) -> int:
         params = {"webhook_id": webhook_id, "after": after, **types.sql_params()}
-        return await self._count(REPLAY, params)
+        return await self._first(REPLAY, params)
 
     async def ping(self, webhook_id: uuid.UUID, payload: dict[str, Any]) -> int:
         params = {
@@ -300,7 +294,7 @@ class Deliveries:
             "event_id": payload["id"],
             "payload": json.dumps(payload),
         }
-        return await self._count(PING, params)
+        return await self._first(PING, params)
 
     async def list(
         self, webhook_id: uuid.UUID, *, status: str | None, before: int | None, limit: int
@@ -310,7 +304,8 @@ class Deliveries:
             await cur.execute(LIST, params)
             return await cur.fetchall()
 
-    async def _count(self, statement: str, params: dict[str, Any]) -> int:
+    async def _first(self, statement: str, params: dict[str, Any]) -> int:
+        """The first column of the first row: a count, or the id just inserted."""
         async with self.pool.connection() as conn:
             row = await (await conn.execute(statement, params)).fetchone()
         return int(row[0]) if row else 0

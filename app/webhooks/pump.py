@@ -29,7 +29,12 @@ from app.relay.listener import Listener, wait_for
 from app.relay.sql import DELIVERY_CHANNEL, WEBHOOK_CHANNEL
 from app.stream.log import EventLog
 from app.webhooks.deliveries import Claimed, Deliveries, Result
-from app.webhooks.schedule import next_delay, parse_retry_after
+from app.webhooks.schedule import (
+    DEFAULT_SCHEDULE,
+    next_delay,
+    parse_retry_after,
+    parse_schedule,
+)
 from app.webhooks.sender import Answer, new_client, send
 from app.webhooks.subscriptions import Signing, Subscriptions
 
@@ -46,7 +51,7 @@ class PumpSettings:
     concurrency: int = 64
     per_subscription: int = 10
     timeout: float = 10.0
-    schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    schedule: tuple[float, ...] = parse_schedule(DEFAULT_SCHEDULE)
     allow_private: bool = False
     disable_after: float = 5 * 24 * 3600
     poll_interval: float = 0.5
@@ -66,7 +71,6 @@ class DeliveryPump:
         self.event_log = event_log
         self.listener = listener
         self.settings = settings
-        self.sent = Counter[str]()  # attempts by outcome, for metrics
         self._held: Counter[uuid.UUID] = Counter()  # claimed: queued or being attempted
         self._recording: set[asyncio.Task[None]] = set()
         self._running: Counter[uuid.UUID] = Counter()
@@ -196,7 +200,6 @@ class DeliveryPump:
                 allow_private=self.settings.allow_private,
             )
             result = self._judge(delivery, answer)
-            self.sent[result.status] += 1
             # The slot frees now; the result joins the next batch write. Until it is written
             # the delivery stays leased, so nobody sends it again meanwhile.
             recording = asyncio.create_task(self._results.append(result))

@@ -81,16 +81,22 @@ class Receiver:
                 if behaviour == "hang":
                     await asyncio.sleep(3600)
                     return
-                if isinstance(behaviour, tuple):
-                    await asyncio.sleep(behaviour[1])
-                    behaviour = 200
-                await _answer(writer, int(behaviour))
+                await self._respond(writer, request, behaviour)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return
         finally:
             self._handlers.discard(task)
             if not writer.is_closing():
                 writer.close()
+
+    async def _respond(
+        self, writer: asyncio.StreamWriter, request: Received, behaviour: Behaviour
+    ) -> None:
+        """Answer a request that is neither reset nor left hanging."""
+        if isinstance(behaviour, tuple):
+            await asyncio.sleep(behaviour[1])
+            behaviour = 200
+        await _answer(writer, int(behaviour))
 
 
 def fail_first(count: int, failures: list[Behaviour]) -> Callable[[Received], Behaviour]:

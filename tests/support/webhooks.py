@@ -23,8 +23,6 @@ from tests.support.receiver import (
     Behaviour,
     Received,
     Receiver,
-    _read_request,
-    _reset,
 )
 from tests.support.ward import ADMIT, vitals
 
@@ -80,35 +78,14 @@ class WebhookReceiver(Receiver):
     def at(self, path: str) -> list[Received]:
         return [request for request in self.requests if request.path == path]
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            while True:
-                request = await _read_request(reader)
-                if request is None:
-                    return
-                behaviour = self.plan(request)
-                request.answered = behaviour
-                self.requests.append(request)
-                if behaviour == "reset":
-                    _reset(writer)
-                    return
-                if behaviour == "hang":
-                    await asyncio.sleep(3600)
-                    return
-                reply = _as_reply(behaviour)
-                if reply.after:
-                    await asyncio.sleep(reply.after)
-                await _write(writer, reply)
-                self.spans.append((request, time.monotonic()))
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
-            return
-        finally:
-            self._handlers.discard(task)
-            if not writer.is_closing():
-                writer.close()
+    async def _respond(
+        self, writer: asyncio.StreamWriter, request: Received, behaviour: Any
+    ) -> None:
+        reply = _as_reply(behaviour)
+        if reply.after:
+            await asyncio.sleep(reply.after)
+        await _write(writer, reply)
+        self.spans.append((request, time.monotonic()))
 
 
 def _as_reply(behaviour: Behaviour | Reply) -> Reply:
