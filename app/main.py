@@ -17,6 +17,7 @@ from app.api.health import router as health_router
 from app.api.limits import BodyLimit
 from app.api.openapi import install_openapi, operation_id
 from app.api.problems import install_problem_handlers
+from app.console import console_files
 from app.db.runtime import resolve_database_url
 from app.db.urls import libpq_url
 from app.journal.commands import CommandRunner, RunnerSettings
@@ -129,6 +130,7 @@ def create_app(
     app.include_router(webhooks_router)
     add_entity_routes(app.router, service, service_name)
     add_view_routes(app.router, service)
+    app.mount("/console", console_files(), name="console")  # public: the page asks for a key
     return app
 
 
