@@ -22,7 +22,8 @@ export function patientCard(row, { onRecordVitals }) {
     h(
       "div",
       { class: "score-line" },
-      h("span", { class: "score", "aria-label": `NEWS2 score ${row.news2_score ?? "none"}` }, row.news2_score ?? "–"),
+      h("span", { class: "visually-hidden" }, "NEWS2 score"),
+      h("span", { class: "score" }, row.news2_score ?? "–"),
       h("span", { class: "risk" }, label),
     ),
     vitalsList(row),

@@ -122,6 +122,10 @@ class WardBoard {
   // -- live --------------------------------------------------------------------------------------
   heard(event) {
     const [entityType, name] = event.type.split(".");
+    if (name === "PatientAdmitted" && !this.ward) {
+      location.hash = `#/board/${encodeURIComponent(event.data.ward)}`; // the first patient
+      return;
+    }
     if (name === "PatientAdmitted") this.addWard(event.data.ward);
     const owed = this.pending.get(event.subject) || { alert: false };
     owed.eventId = event.id;

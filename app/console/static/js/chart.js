@@ -97,7 +97,7 @@ function summarize(perSecond, ok, failed) {
   const rate = sum(lastMinute(perSecond)) / lastMinute(perSecond).length;
   const peak = Math.max(...perSecond);
   return (
-    `Last minute: ${rate.toFixed(1)} commands/s on average (5-minute peak ${peak.toFixed(1)}); ` +
+    `Last minute: ${rate.toFixed(rate < 1 ? 2 : 1)} commands/s on average (5-minute peak ${peak.toFixed(1)}); ` +
     `delivery attempts ${sum(lastMinute(ok))} succeeded, ${sum(lastMinute(failed))} failed.`
   );
 }

@@ -45,9 +45,7 @@ class OperatorView {
       onEvent: (event) => this.heard(event),
       onState: showConnection,
     }).start();
-    this.timers.push(setInterval(() => this.refresh(), REFRESH_MS));
-    this.timers.push(setInterval(() => this.chart.draw(), REFRESH_MS));
-    this.chart.draw();
+    this.timers.push(setInterval(() => this.refresh(), REFRESH_MS)); // redraws the chart too
   }
 
   stop() {
@@ -154,6 +152,7 @@ class OperatorView {
       const [consumers, webhooks] = await Promise.all([get("/consumers"), get("/webhooks")]);
       this.drawConsumers(consumers);
       await this.drawWebhooks(webhooks);
+      this.chart.draw();
       if (this.message.dataset.kind === "stale") say(this.message, "");
     } catch (error) {
       say(this.message, `Could not refresh: ${explain(error)}`, "stale");
