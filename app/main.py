@@ -15,6 +15,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.api.health import router as health_router
 from app.api.limits import BodyLimit
+from app.api.metrics import Metrics
+from app.api.metrics import router as metrics_router
 from app.api.openapi import install_openapi, operation_id
 from app.api.problems import install_problem_handlers
 from app.console import console_files
@@ -66,8 +68,15 @@ def create_app(
         )
         await pool.open(wait=True, timeout=30)
         listener = Listener(libpq_url(url), CHANNELS)
-        journal = Journal(pool, on_appended=lambda: listener.wake_local(OUTBOX_CHANNEL))
-        runner = CommandRunner(service, journal, _runner_settings(settings))
+        app.state.metrics = metrics = Metrics(service)
+        journal = Journal(
+            pool,
+            on_appended=lambda: listener.wake_local(OUTBOX_CHANNEL),
+            on_batch=metrics.append_batch.observe,
+        )
+        runner = CommandRunner(
+            service, journal, _runner_settings(settings), observer=metrics.command_finished
+        )
         event_log = EventLog(pool, service, service_name)
         workers = build_workers(
             settings,
@@ -77,6 +86,7 @@ def create_app(
             listener=listener,
             runner=runner,
             event_log=event_log,
+            metrics=metrics,
         )
         app.state.pool, app.state.runner, app.state.workers = pool, runner, workers
         app.state.sequencer, app.state.event_log, app.state.hub = (
@@ -125,6 +135,7 @@ def create_app(
     app.add_middleware(CommandDispatch, service=service)  # inside BodyLimit: limits apply
     app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(stream_router)
     app.include_router(consumers_router)
     app.include_router(webhooks_router)

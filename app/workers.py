@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from psycopg_pool import AsyncConnectionPool
 
 from app.actions.runner import ActionConsumer
+from app.api.metrics import Metrics
 from app.journal.commands import CommandRunner
 from app.relay.checkpoints import Checkpoints
 from app.relay.consumer import Consumer, ConsumerSettings, ConsumerWorker
@@ -104,6 +105,7 @@ def build_workers(
     listener: Listener,
     runner: CommandRunner,
     event_log: EventLog,
+    metrics: Metrics | None = None,
 ) -> Workers:
     checkpoints = Checkpoints(pool)
     consumer_log = ConsumerLog(pool, service)
@@ -161,6 +163,7 @@ def build_workers(
             batch_size=settings.sequencer_batch_size,
             poll_interval=settings.relay_poll_seconds,
             standby_interval=settings.leader_retry_seconds,
+            on_batch=metrics.sequencer_batch.observe if metrics else None,
         ),
         hub=LogHub(
             event_log,
@@ -189,6 +192,7 @@ def build_workers(
                 disable_after=settings.webhook_disable_after_seconds,
                 poll_interval=settings.relay_poll_seconds,
             ),
+            on_attempt=metrics.webhook_attempt if metrics else None,
         ),
         consumers=[
             ConsumerWorker(

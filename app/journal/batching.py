@@ -23,10 +23,18 @@ Write = Callable[[Sequence[T]], Awaitable[None]]
 
 
 class AppendBatcher(Generic[T]):
-    def __init__(self, write: Write[T], *, max_batch: int, max_in_flight: int) -> None:
+    def __init__(
+        self,
+        write: Write[T],
+        *,
+        max_batch: int,
+        max_in_flight: int,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self._write = write
         self.max_batch = max_batch
         self.max_in_flight = max_in_flight
+        self.on_batch = on_batch  # told each batch's size as it leaves: how well commits group
         self._queue: list[tuple[T, asyncio.Future[None]]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._starting = False
@@ -61,6 +69,8 @@ class AppendBatcher(Generic[T]):
             return
         self.batches += 1
         self.items += len(batch)
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
         try:
             await self._write([item for item, _ in batch])
         except psycopg.errors.UniqueViolation as error:

@@ -48,6 +48,9 @@ class CommandDispatch:
         try:
             status, headers, body = await self._run(scope, receive, *target, parts[3])
         except Exception as error:
+            metrics = getattr(scope["app"].state, "metrics", None)
+            if metrics is not None:
+                metrics.command_refused(target[0].name, target[1].name, error)
             await _render(scope, receive, send, error)
             return
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg_pool
+
+# What the API answers 503 for: nothing was changed, the client may retry.
+_DATABASE_UNAVAILABLE = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 
 class CommandError(Exception):
     """Base: a command that changed nothing."""
 
+    outcome: ClassVar[str] = "invalid"  # how it ended, as metrics count it
+
 
 class UnknownEntityType(CommandError):
+    outcome = "not_found"
+
     def __init__(self, entity_type: str) -> None:
         super().__init__(f"there is no entity type {entity_type!r}")
         self.entity_type = entity_type
 
 
 class UnknownCommand(CommandError):
+    outcome = "not_found"
+
     def __init__(self, entity_type: str, command: str) -> None:
         super().__init__(f"entity type {entity_type!r} has no command {command!r}")
         self.entity_type, self.command = entity_type, command
 
 
 class EntityNotFound(CommandError):
+    outcome = "not_found"
+
     def __init__(self, entity_type: str, entity_id: str) -> None:
         super().__init__(f"{entity_type} {entity_id!r} has no events")
 
 
 class CommandRejected(CommandError):
     """The entity refused the command (its handler raised Rejection)."""
+
+    outcome = "rejected"
 
     def __init__(self, reason: str, *, version: int, detail: dict[str, Any]) -> None:
         super().__init__(reason)
@@ -37,6 +53,8 @@ class CommandRejected(CommandError):
 class VersionMismatch(CommandError):
     """If-Match named another version than the entity's current one."""
 
+    outcome = "conflict"
+
     def __init__(self, *, expected: int, current: int) -> None:
         super().__init__(f"If-Match expected version {expected}, the entity is at {current}")
         self.expected, self.current = expected, current
@@ -45,18 +63,31 @@ class VersionMismatch(CommandError):
 class ContentionExhausted(CommandError):
     """Writers elsewhere kept winning the race for this entity; the client may retry."""
 
+    outcome = "contention"
+
     def __init__(self, attempts: int) -> None:
         super().__init__(f"lost the race for this entity {attempts} times; retry later")
         self.attempts = attempts
 
 
 class IdempotencyKeyReused(CommandError):
+    outcome = "key_reused"
+
     def __init__(self, key: str) -> None:
         super().__init__(
             f"Idempotency-Key {key!r} was already used for a different request; "
             "use a new key for a new request"
         )
         self.key = key
+
+
+def outcome_of(error: Exception) -> str:
+    """A short, bounded name for how a failed command ended: a metric label, never a message."""
+    if isinstance(error, CommandError):
+        return error.outcome
+    if isinstance(error, _DATABASE_UNAVAILABLE):
+        return "unavailable"
+    return "error"
 
 
 class VersionConflict(Exception):

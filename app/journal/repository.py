@@ -130,9 +130,12 @@ class Journal:
         max_batch: int = 200,
         max_in_flight: int = 4,
         on_appended: Callable[[], None] | None = None,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.pool = pool
-        self.batcher = AppendBatcher(self._write, max_batch=max_batch, max_in_flight=max_in_flight)
+        self.batcher = AppendBatcher(
+            self._write, max_batch=max_batch, max_in_flight=max_in_flight, on_batch=on_batch
+        )
         self.on_appended = on_appended  # e.g. wake this process's sequencer at once
 
     @asynccontextmanager

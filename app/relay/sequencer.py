@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -39,8 +40,10 @@ class Sequencer:
         batch_size: int = 5000,
         poll_interval: float = 0.5,
         standby_interval: float = 1.0,
+        on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.conninfo = conninfo
+        self.on_batch = on_batch  # told how many rows each batch numbered
         self.listener = listener
         self.batch_size = batch_size
         self.poll_interval = poll_interval
@@ -106,4 +109,6 @@ class Sequencer:
         self.stats.batches += 1
         self.stats.sequenced += taken
         self.stats.head = head
+        if self.on_batch is not None:
+            self.on_batch(int(taken))
         return int(taken)

@@ -52,3 +52,12 @@ SELECT taken, head, pg_notify('{LOG_CHANNEL}', head::text)
 FROM (SELECT count(*) AS taken, max(seq) AS head FROM sequenced) AS batch
 WHERE taken > 0
 """
+
+# What the sequencer has yet to number, for metrics: how many rows, and how long the oldest has
+# waited (its event's recorded_at; the outbox row itself keeps no time).
+OUTBOX_BACKLOG = """
+SELECT (SELECT count(*) FROM outbox),
+       COALESCE(EXTRACT(EPOCH FROM now() - (
+           SELECT e.recorded_at FROM outbox o JOIN events e ON e.id = o.event_row_id
+           ORDER BY o.id LIMIT 1)), 0)
+"""

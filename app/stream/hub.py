@@ -38,6 +38,7 @@ class LogHub:
         self.poll_interval = poll_interval
         self.head = 0
         self.deepest_queue = 0  # the fullest any subscriber's send queue has been
+        self.slow_closed = 0  # subscribers closed (4008) for not keeping up
         self._buffer: deque[LogEntry] = deque(maxlen=buffer_size)
         self._advanced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -92,6 +92,8 @@ class Subscription:
                     await task
         closing = next((_outcome(task) for task in done if _outcome(task)), None)
         if closing is not None:
+            if closing.code == SLOW_CONSUMER:
+                self.hub.slow_closed += 1
             await self.close(closing)
         return closing
 

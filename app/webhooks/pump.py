@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -65,8 +65,11 @@ class DeliveryPump:
         event_log: EventLog,
         listener: Listener,
         settings: PumpSettings,
+        *,
+        on_attempt: Callable[[str], None] | None = None,
     ) -> None:
         self.deliveries = deliveries
+        self.on_attempt = on_attempt  # told each attempt's outcome (Answer.outcome())
         self.subscriptions = subscriptions
         self.event_log = event_log
         self.listener = listener
@@ -199,6 +202,8 @@ class DeliveryPump:
                 within=self.settings.timeout,
                 allow_private=self.settings.allow_private,
             )
+            if self.on_attempt is not None:
+                self.on_attempt(answer.outcome())
             result = self._judge(delivery, answer)
             # The slot frees now; the result joins the next batch write. Until it is written
             # the delivery stays leased, so nobody sends it again meanwhile.

@@ -27,6 +27,16 @@ class Answer:
     body: str | None
     error: str | None
     retry_after: str | None = None
+    failure: str | None = None  # why there is no status: "timeout", "refused", "connection_error"
+
+    def outcome(self) -> str:
+        """How the attempt went, as a metric label: one of a handful of fixed words."""
+        code = self.status_code
+        if code is None:
+            return self.failure or "connection_error"
+        if 200 <= code < 300:
+            return "success"
+        return "gone" if code == 410 else f"http_{code // 100}xx"
 
 
 def new_client(max_connections: int) -> httpx.AsyncClient:
@@ -73,12 +83,13 @@ async def send(
             finally:
                 await response.aclose()
     except TimeoutError:
-        return Answer(None, _ms(started), None, f"timed out after {within:g}s")
+        return Answer(None, _ms(started), None, f"timed out after {within:g}s", failure="timeout")
     except ForbiddenURL as refused:
-        return Answer(None, _ms(started), None, f"refused: {refused}")
+        return Answer(None, _ms(started), None, f"refused: {refused}", failure="refused")
     except httpx.HTTPError as error:
         reason = str(error) or "the connection was closed or reset"
-        return Answer(None, _ms(started), None, f"{type(error).__name__}: {reason}"[:1000])
+        error_text = f"{type(error).__name__}: {reason}"[:1000]
+        return Answer(None, _ms(started), None, error_text, failure="connection_error")
     return Answer(
         response.status_code,
         _ms(started),
