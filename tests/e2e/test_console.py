@@ -56,7 +56,7 @@ def _missing_browser() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)  # first: skip before any server starts
 def browser() -> Iterator[Any]:
     missing = _missing_browser()
     if missing:

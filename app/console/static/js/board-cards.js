@@ -136,7 +136,7 @@ export function alertItem(alert, patient, { onAcknowledge, onResolve, onShowEven
     h(
       "details",
       { ontoggle: (toggle) => toggle.currentTarget.open && onShowEvents(alert, events) },
-      h("summary", { dataset: { focusKey: "events" } }, "Alert events"),
+      h("summary", { dataset: { focusKey: "events" } }, "Alert events", h("span", { class: "visually-hidden" }, ` for ${who}`)),
       events,
     ),
   );
