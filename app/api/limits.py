@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.problems import problem_response
+from app.api.text import json_holds_nul
 
 _WITH_BODY = {"POST", "PUT", "PATCH"}
 
@@ -41,7 +42,19 @@ class BodyLimit:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+        body = b"".join(chunks)
+        if json_holds_nul(body):
+            response = problem_response(
+                None,
+                422,
+                "nul-character",
+                "NUL character",
+                "text may not contain U+0000 (\\u0000): it cannot be stored",
+                instance=scope["path"],
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(

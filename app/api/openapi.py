@@ -26,10 +26,26 @@ def install_openapi(app: FastAPI) -> None:
                 routes=app.routes,
             )
             _problems_as_problem_json(document)
+            _parameters_never_null(document)
             app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _parameters_never_null(document: dict[str, Any]) -> None:
+    """An optional header or query parameter is absent, never JSON null: FastAPI documents
+    ``str | None`` as ``anyOf: [string, null]``, which tells a client (or a fuzzer) that the
+    text ``null`` is a fine If-Match. Keep the one real type, with the parameter's own keys
+    (description, a documented pattern) beside it."""
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                branches = [b for b in schema.get("anyOf", []) if b != {"type": "null"}]
+                if len(branches) == 1 and len(schema["anyOf"]) == 2:
+                    del schema["anyOf"]
+                    parameter["schema"] = {**branches[0], **schema}
 
 
 def _problems_as_problem_json(document: dict[str, Any]) -> None:

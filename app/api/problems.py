@@ -7,6 +7,7 @@ under /problems/), a human ``title``, the ``status`` and a ``detail`` saying wha
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import psycopg
@@ -147,9 +148,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             if isinstance(exc.detail, str) and exc.detail.lower() != title.lower()
             else None
         )
-        return problem_response(
-            request, exc.status_code, "", title, detail, dict(exc.headers or {})
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+        return problem_response(request, exc.status_code, "", title, detail, headers)
 
     @app.exception_handler(errors.CommandError)
     async def on_command_error(request: Request, exc: errors.CommandError) -> JSONResponse:
@@ -172,6 +174,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(request, 500, "internal-error", "Internal error")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers: a 405's Allow must list what the resource supports (RFC
+    9110), while Starlette names only the methods of the first route whose path matched."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = "/".join(
+            "[^/]+" if part.startswith("{") else re.escape(part) for part in template.split("/")
+        )
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {method.upper() for method in operations}
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods))
 
 
 def command_problem(request: Request, exc: errors.CommandError) -> JSONResponse:

@@ -14,11 +14,16 @@ import re
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.journal.routes import ENTITY_ID_PATTERN, reply_headers, require_json, run_command
+from app.journal.routes import (
+    ENTITY_ID_PATTERN,
+    parse_command,
+    reply_headers,
+    require_json,
+    run_command,
+)
 from app.sdk.entity import CommandSpec, EventSourcedEntity
 from app.sdk.service import Service
 
@@ -70,11 +75,11 @@ class CommandDispatch:
             if name in _WANTED_HEADERS
         }
         await require_json(headers.get(b"content-type"))
-        if not _ENTITY_ID.match(entity_id):
+        if not _ENTITY_ID.fullmatch(entity_id):  # match() lets "id\n" by
             raise _invalid("path", "entity_id", "must match " + ENTITY_ID_PATTERN, entity_id)
-        command = _parse(spec, await _body(receive))
+        command = parse_command(spec, await _body(receive))
         key = headers.get(b"idempotency-key")
-        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
             raise _invalid("header", "Idempotency-Key", "1-255 printable ASCII characters", key)
         correlation_id = headers.get(b"x-correlation-id")
         if correlation_id is not None and len(correlation_id) > 200:
@@ -91,14 +96,6 @@ class CommandDispatch:
             for name, value in reply_headers(outcome, correlation).items()
         ]
         return 200, raw_headers, body
-
-
-def _parse(spec: CommandSpec, body: bytes) -> Any:
-    try:
-        return spec.model.model_validate_json(body)
-    except ValidationError as error:
-        found = error.errors(include_url=False, include_context=False, include_input=False)
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in found]) from None
 
 
 async def _body(receive: Receive) -> bytes:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
 from app.api.problems import ProblemError, problem_responses
+from app.api.text import NO_NUL
 from app.relay.checkpoints import Checkpoints, SkipRefused
 from app.relay.status import ConsumerStatus
 
 router = APIRouter(prefix="/consumers", tags=["consumers"])
+ConsumerName = Annotated[str, Path(pattern=NO_NUL, description="A view's or action's name.")]
 
 
 def _checkpoints(request: Request) -> Checkpoints:
@@ -38,7 +40,7 @@ async def list_consumers(request: Request) -> list[ConsumerStatus]:
     response_model=ConsumerStatus,
     responses=problem_responses(404),
 )
-async def get_consumer(request: Request, name: str) -> ConsumerStatus:
+async def get_consumer(request: Request, name: ConsumerName) -> ConsumerStatus:
     return await consumer_status(request, name)
 
 
@@ -50,7 +52,7 @@ async def get_consumer(request: Request, name: str) -> ConsumerStatus:
 )
 async def skip_event(
     request: Request,
-    name: str,
+    name: ConsumerName,
     seq: Annotated[
         int | None, Query(ge=1, description="The stuck seq; refused if it is not that one.")
     ] = None,
@@ -69,7 +71,7 @@ async def skip_event(
     response_model=ConsumerStatus,
     responses=problem_responses(404),
 )
-async def pause(request: Request, name: str) -> ConsumerStatus:
+async def pause(request: Request, name: ConsumerName) -> ConsumerStatus:
     return await _set_paused(request, name, True)
 
 
@@ -79,7 +81,7 @@ async def pause(request: Request, name: str) -> ConsumerStatus:
     response_model=ConsumerStatus,
     responses=problem_responses(404),
 )
-async def resume(request: Request, name: str) -> ConsumerStatus:
+async def resume(request: Request, name: ConsumerName) -> ConsumerStatus:
     return await _set_paused(request, name, False)
 
 

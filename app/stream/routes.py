@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.problems import problem_responses
+from app.api.text import NO_NUL
 from app.journal.cloudevents import CloudEvent
 from app.stream.log import EventLog, LogFilter
 from app.stream.subscription import Subscription, SubscriptionLimits
@@ -15,15 +16,15 @@ from app.stream.subscription import Subscription, SubscriptionLimits
 router = APIRouter(tags=["log"])
 
 Types = Annotated[
-    list[str],
+    list[Annotated[str, StringConstraints(pattern=NO_NUL)]],
     Query(
         alias="type",
         max_length=100,
         description="CloudEvents types to keep, e.g. patient.VitalsRecorded (repeatable).",
     ),
 ]
-EntityType = Annotated[str | None, Query(max_length=100)]
-EntityIdFilter = Annotated[str | None, Query(max_length=200)]
+EntityType = Annotated[str | None, Query(max_length=100, pattern=NO_NUL)]
+EntityIdFilter = Annotated[str | None, Query(max_length=200, pattern=NO_NUL)]
 
 
 class LogPage(BaseModel):

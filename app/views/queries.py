@@ -6,6 +6,7 @@ The key column closes every ORDER BY, so pages are stable however many rows tie.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,16 +30,30 @@ class RowQuery:
     offset: int = 0
 
 
+def sort_pattern(view: View) -> str:
+    """The ?sort= grammar parse_sort accepts, exactly, for the OpenAPI document."""
+    columns = _sortable(view)
+    key = "-?(?:" + "|".join(re.escape(column) for column in columns) + ")"
+    return f"^(?:{key}(?:,{key}){{0,{len(columns) - 1}}})?$"
+
+
 def parse_sort(view: View, text: str | None) -> tuple[str, ...]:
     """``"ward,-score"`` → checked against the view's declared sort columns."""
     if not text:
         return ()
-    keys = tuple(part.strip() for part in text.split(",") if part.strip())
-    allowed = set(view.sort) | {view.key_column}
+    keys = tuple(text.split(","))
+    allowed = _sortable(view)
+    if len(keys) > len(allowed):  # more would repeat a column: no use, and no bound
+        raise BadSort(f"at most {len(allowed)} sort keys, one per sortable column")
     for key in keys:
-        if key.lstrip("-") not in allowed:
-            raise BadSort(f"cannot sort by {key.lstrip('-')!r}; sortable: {sorted(allowed)}")
+        if key.removeprefix("-") not in allowed:
+            column = key.removeprefix("-")
+            raise BadSort(f"cannot sort by {column!r}; sortable: {sorted(allowed)}")
     return keys
+
+
+def _sortable(view: View) -> list[str]:
+    return [*view.sort, view.key_column]
 
 
 class ViewQueries:

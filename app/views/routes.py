@@ -12,12 +12,13 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, create_model
 
 from app.api.problems import ProblemError, problem_responses
+from app.api.text import NO_NUL
 from app.relay.routes import consumer_status
 from app.relay.status import ConsumerStatus
 from app.sdk.service import Service
 from app.sdk.view import View
 from app.views.consistency import CheckpointWatch, UnknownEvent
-from app.views.queries import BadSort, RowQuery, ViewQueries, parse_sort
+from app.views.queries import BadSort, RowQuery, ViewQueries, parse_sort, sort_pattern
 from app.views.rebuild import RebuildRunning, Rebuilds
 
 QUERY_PARAMETERS = ("sort", "limit", "offset", "consistent_with")
@@ -106,7 +107,11 @@ def _rows_endpoint(view: View, page: type[BaseModel]) -> Any:
             _query_param(
                 column,
                 Annotated[
-                    python_type | None, Query(description=f"Only rows whose {column} equals this.")
+                    python_type | None,
+                    Query(
+                        description=f"Only rows whose {column} equals this.",
+                        **_text_rules(python_type),
+                    ),
                 ],
             )
         )
@@ -117,8 +122,8 @@ def _rows_endpoint(view: View, page: type[BaseModel]) -> Any:
             Annotated[
                 str | None,
                 Query(
-                    max_length=200,
                     description=f"Comma-separated columns, '-' for descending; of: {sortable}.",
+                    json_schema_extra={"pattern": sort_pattern(view)},  # checked: bad-sort
                 ),
             ],
         ),
@@ -136,12 +141,20 @@ def _query_param(name: str, annotation: Any, default: Any = None) -> inspect.Par
     )
 
 
+def _text_rules(python_type: type) -> dict[str, Any]:
+    """A text column's value cannot hold NUL (app/api/text.py): refused with a 422."""
+    return {"pattern": NO_NUL} if python_type is str else {}
+
+
 def _row_endpoint(view: View) -> Any:
     key_type = view.table.c[view.key_column].type.python_type
 
     async def row_endpoint(
         request: Request,
-        key: Annotated[key_type, Path(description=f"The row's {view.key_column}.")],  # type: ignore[valid-type]
+        key: Annotated[  # type: ignore[valid-type]
+            key_type,
+            Path(description=f"The row's {view.key_column}.", **_text_rules(key_type)),
+        ],
         consistent_with: ConsistentWith = None,
     ) -> Any:
         _refuse_unknown(request, view, {"consistent_with"})

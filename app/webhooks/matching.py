@@ -16,7 +16,7 @@ class BadPattern(ValueError):
 def check_patterns(patterns: Iterable[str]) -> list[str]:
     checked = []
     for pattern in patterns:
-        if not PATTERN.match(pattern):
+        if not PATTERN.fullmatch(pattern):  # match() would let a trailing newline by
             raise BadPattern(
                 f"{pattern!r} is not an event type: use 'patient.VitalsRecorded', "
                 "'patient.*' or '*'"

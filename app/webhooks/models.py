@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.webhooks.matching import PATTERN
+from app.webhooks.urlguard import URL_FORM
+
 EventTypes = list[str]
+# Documented here, checked by the routes (matching.py, urlguard.py) with problems of their own.
+EventTypePatterns = list[Annotated[str, Field(json_schema_extra={"pattern": PATTERN.pattern})]]
+_URL = {"pattern": URL_FORM}
 
 
 class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: JSON's types as declared (no "yes" or 0 taken for a boolean).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    url: str = Field(min_length=1, max_length=2000, examples=["https://pager.example/hooks"])
-    event_types: EventTypes = Field(
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        examples=["https://pager.example/hooks"],
+        json_schema_extra=_URL,
+    )
+    event_types: EventTypePatterns = Field(
         default_factory=list,
         max_length=100,
         description="Exact CloudEvents types ('alert.AlertRaised'), prefixes ('alert.*'), or "
@@ -31,10 +43,10 @@ class WebhookCreate(BaseModel):
 
 
 class WebhookUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    url: str | None = Field(default=None, min_length=1, max_length=2000)
-    event_types: EventTypes | None = Field(default=None, max_length=100)
+    url: str | None = Field(default=None, min_length=1, max_length=2000, json_schema_extra=_URL)
+    event_types: EventTypePatterns | None = Field(default=None, max_length=100)
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
     ordered: bool | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -53,18 +54,29 @@ def forbidden_reason(address: IPAddress) -> str | None:
     return None if address.is_global else "not globally routable"
 
 
+# The form every webhook URL has (documented in the OpenAPI document); the checks below say
+# more precisely what is wrong, and this one catches what urlsplit forgives (spaces, tabs).
+URL_FORM = r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$"
+_URL_FORM = re.compile(URL_FORM)
+
+
 def check_syntax(url: str, *, allow_private: bool) -> tuple[str, str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port
+    except ValueError as error:  # an unclosed [IPv6 literal, a port out of range
+        raise ForbiddenURL(f"the URL cannot be parsed: {error}") from None
     allowed = {"https", "http"} if allow_private else {"https"}
     if parts.scheme not in allowed:
         need = "http or https" if allow_private else "https"
         raise ForbiddenURL(f"the URL must use {need}, not {parts.scheme or 'nothing'!r}")
-    if not parts.hostname:
+    if not hostname:
         raise ForbiddenURL("the URL has no host")
     if parts.username or parts.password:
         raise ForbiddenURL("credentials in the URL are not allowed; the signature authenticates")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, parts.hostname, port
+    if not _URL_FORM.fullmatch(url):
+        raise ForbiddenURL("the URL must be written scheme://host/path, with no whitespace")
+    return parts.scheme, hostname, port or (443 if parts.scheme == "https" else 80)
 
 
 async def resolve(url: str, *, allow_private: bool) -> Target:
