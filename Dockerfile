@@ -1,10 +1,13 @@
 # Sluice in a container: an external PostgreSQL is required (DATABASE_URL); no embedded server.
+# API keys: pass SLUICE_ADMIN_KEY, or create one with `docker run … sluice keys create`.
+# SIGTERM (docker stop) drains: WebSocket clients get 1001 and where to resume.
 FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md alembic.ini ./
 COPY app ./app
 COPY migrations ./migrations
-RUN python -m venv /opt/sluice && /opt/sluice/bin/pip install --no-cache-dir .
+# with the OpenTelemetry exporter: set OTEL_EXPORTER_OTLP_ENDPOINT to turn it on
+RUN python -m venv /opt/sluice && /opt/sluice/bin/pip install --no-cache-dir '.[otel]'
 
 FROM python:3.12-slim
 RUN useradd --system --uid 10001 --home-dir /srv sluice

@@ -1,13 +1,17 @@
-"""The ``sluice`` command: serve, migrate, openapi."""
+"""The ``sluice`` command: serve, migrate, keys, openapi."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
+import uuid
 from pathlib import Path
 
+from app.api.logs import configure_logging
+from app.keys.scopes import ALL_SCOPES, parse_scopes
 from app.settings import ConfigurationError, Settings, get_settings
 
 
@@ -22,18 +26,32 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("migrate", help="upgrade the database to the latest schema")
 
+    keys = commands.add_parser("keys", help="create, list or revoke API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print it (once)")
+    create.add_argument("--name", required=True, help="who or what uses the key")
+    create.add_argument(
+        "--scopes", required=True, help=f"comma-separated, of: {', '.join(ALL_SCOPES)}"
+    )
+    create.add_argument("--rate-limit", type=float, help="requests/s for this key; 0: none")
+    listing = key_commands.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--all", action="store_true", help="revoked keys too")
+    revoke = key_commands.add_parser("revoke", help="revoke a key at once, everywhere")
+    revoke.add_argument("key_id", type=uuid.UUID)
+
     openapi = commands.add_parser("openapi", help="print (or write) the OpenAPI document")
     openapi.add_argument("--output", type=Path, help="write here instead of stdout")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
         if args.command == "serve":
             return _serve(settings, args.host, args.port, migrate=not args.no_migrate)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command == "keys":
+            return _keys(settings, args)
         return _openapi(settings, args.output)
     except ConfigurationError as error:
         print(f"sluice: {error}", file=sys.stderr)
@@ -46,21 +64,26 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, migrate: b
     from app.db.migrate import upgrade
     from app.db.runtime import resolve_database_url
     from app.main import create_app
+    from app.shutdown import DrainingServer
 
     url = resolve_database_url(settings)
     if migrate:
         upgrade(url)
     app = create_app(settings, database_url=url)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host or settings.host,
         port=port or settings.port,
-        log_level="info",
-        access_log=False,
+        log_config=None,  # the root handler's format (JSON by default), not uvicorn's own
+        log_level=settings.log_level.lower(),
+        access_log=False,  # RequestLog writes one line per request, with its ids
         timeout_graceful_shutdown=10,
+        ws_max_size=settings.ws_max_message_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,
     )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises it once shut down
+        DrainingServer(config).run()
     return 0
 
 
@@ -70,6 +93,39 @@ def _migrate(settings: Settings) -> int:
 
     upgrade(resolve_database_url(settings))
     print("database at the latest schema")
+    return 0
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.migrate import upgrade
+    from app.db.runtime import resolve_database_url
+    from app.db.urls import libpq_url
+    from app.keys.store import SyncKeyStore
+
+    url = resolve_database_url(settings)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # stdout/stderr are for the keys
+    upgrade(url)
+    store = SyncKeyStore(libpq_url(url))
+    if args.keys_command == "create":
+        try:
+            scopes = parse_scopes(args.scopes)
+        except ValueError as error:
+            raise ConfigurationError(str(error)) from None
+        info, key = store.create(args.name, scopes, rate_limit=args.rate_limit)
+        print(f"created key {info.id} ({info.name}: {', '.join(info.scopes)})", file=sys.stderr)
+        print("it is shown once; only its hash is stored:", file=sys.stderr)
+        print(key)
+        return 0
+    if args.keys_command == "list":
+        for info in store.list(include_revoked=args.all):
+            revoked = f"  revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else ""
+            print(f"{info.id}  {info.hint}…  {info.name}  [{','.join(info.scopes)}]{revoked}")
+        return 0
+    revoked_key = store.revoke(args.key_id)
+    if revoked_key is None:
+        print(f"sluice: no active key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {revoked_key.id} ({revoked_key.name})")
     return 0
 
 

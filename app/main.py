@@ -7,14 +7,17 @@ import contextlib
 import gc
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from psycopg_pool import AsyncConnectionPool
 
+from app.api.auth import Authentication, require
 from app.api.health import router as health_router
 from app.api.limits import BodyLimit
+from app.api.logs import RequestLog
 from app.api.metrics import Metrics
 from app.api.metrics import router as metrics_router
 from app.api.openapi import install_openapi, operation_id
@@ -26,6 +29,12 @@ from app.journal.commands import CommandRunner, RunnerSettings
 from app.journal.dispatch import CommandDispatch
 from app.journal.repository import Journal
 from app.journal.routes import add_entity_routes
+from app.keys.bootstrap import prepare_keys
+from app.keys.keyring import KeyRing
+from app.keys.ratelimit import RateLimiter
+from app.keys.routes import router as keys_router
+from app.keys.scopes import ADMIN, EVENTS_READ, WEBHOOKS_MANAGE
+from app.keys.store import KEYS_CHANNEL, KeyStore
 from app.relay.background import cancel_and_wait
 from app.relay.listener import Listener
 from app.relay.routes import router as consumers_router
@@ -62,12 +71,19 @@ def create_app(
             libpq_url(url),
             min_size=settings.pool_min_size,
             max_size=settings.pool_max_size,
+            timeout=settings.db_timeout_seconds,
             kwargs={"autocommit": True},
             open=False,
             name="sluice",
         )
         await pool.open(wait=True, timeout=30)
-        listener = Listener(libpq_url(url), CHANNELS)
+        listener = Listener(libpq_url(url), (*CHANNELS, KEYS_CHANNEL))
+        keys = KeyStore(pool)
+        await prepare_keys(settings, keys)
+        app.state.keys, app.state.keyring = keys, KeyRing(keys)
+        listener.on_payload(KEYS_CHANNEL, app.state.keyring.forget_all)
+        app.state.ws_clients_per_key = settings.ws_clients_per_key
+        app.state.ws_clients = Counter()
         app.state.metrics = metrics = Metrics(service)
         journal = Journal(
             pool,
@@ -133,12 +149,20 @@ def create_app(
     install_openapi(app)
     install_problem_handlers(app)
     app.add_middleware(CommandDispatch, service=service)  # inside BodyLimit: limits apply
-    app.add_middleware(BodyLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
+    )
+    app.add_middleware(  # nothing below runs for a caller without a valid key
+        Authentication,
+        limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+    )
+    app.add_middleware(RequestLog, enabled=settings.access_log)  # outermost: sees every answer
     app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(stream_router)
-    app.include_router(consumers_router)
-    app.include_router(webhooks_router)
+    app.include_router(metrics_router, dependencies=[require(ADMIN)])
+    app.include_router(stream_router, dependencies=[require(EVENTS_READ)])
+    app.include_router(consumers_router, dependencies=[require(ADMIN)])
+    app.include_router(webhooks_router, dependencies=[require(WEBHOOKS_MANAGE)])
+    app.include_router(keys_router, dependencies=[require(ADMIN)])
     add_entity_routes(app.router, service, service_name)
     add_view_routes(app.router, service)
     app.mount("/console", console_files(), name="console")  # public: the page asks for a key
@@ -147,9 +171,10 @@ def create_app(
 
 def _telemetry() -> TelemetryConfig:
     """FastAPI's OpenTelemetry hooks only when an exporter is configured: otherwise they look
-    up the global providers (reading os.environ) on every request, ~7% of a command's CPU."""
+    up the global providers (reading os.environ) on every request, ~7% of a command's CPU.
+    With an endpoint, FastAPI sets up the OTLP/HTTP exporters itself (the ``otel`` extra)."""
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        return {}
+        return {"auto_configure": True}
     return {"tracing": False, "metrics": False, "logs": False}
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.keys.material import looks_like_key
 from app.webhooks.schedule import DEFAULT_SCHEDULE, parse_schedule
 
 
@@ -41,8 +42,45 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Where `sluice serve` listens.")
     port: int = Field(default=8000, description="Where `sluice serve` listens.")
 
+    admin_key: str | None = Field(
+        default=None,
+        description="An admin API key (sk_…) seeded at start; its hash is stored, never the key.",
+    )
+
+    log_level: str = Field(
+        default="INFO",
+        pattern="(?i)^(debug|info|warning|error|critical)$",
+        description="debug, info, warning or error.",
+    )
+    log_format: str = Field(
+        default="json", pattern="^(json|text)$", description="json (one object per line) or text."
+    )
+    access_log: bool = Field(default=True, description="One log line per request.")
+    rate_limit_per_second: float = Field(
+        default=1000.0,
+        ge=0,
+        description="Requests per second per API key per process (token bucket); 0: no limit.",
+    )
+    rate_limit_burst: float = Field(
+        default=2000.0, ge=1, description="Requests a key may send at once above its rate."
+    )
+    max_json_depth: int = Field(
+        default=32, ge=1, description="Deeper JSON bodies (nested objects/arrays) get 400."
+    )
+    ws_max_message_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="Larger WebSocket messages from a client close it."
+    )
+    ws_clients_per_key: int = Field(
+        default=100, ge=1, description="WebSocket connections one API key may hold per process."
+    )
+
     pool_min_size: int = Field(default=4, ge=1, description="Connections kept open.")
     pool_max_size: int = Field(default=16, ge=1, description="Connections at most.")
+    db_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait for a database connection; then 503 (e.g. during an outage).",
+    )
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1, description="Larger bodies get 413.")
     snapshot_every: int = Field(default=100, ge=0, description="Snapshot each N events; 0: never.")
@@ -119,16 +157,28 @@ class Settings(BaseSettings):
         default=10, ge=1, description="In-flight attempts per subscription per process at most."
     )
 
+    @field_validator("admin_key")
+    @classmethod
+    def _admin_key_shape(cls, value: str | None) -> str | None:
+        if not value:  # SLUICE_ADMIN_KEY= (empty) is unset
+            return None
+        if not looks_like_key(value):
+            raise ValueError("SLUICE_ADMIN_KEY must look like sk_ followed by 17-197 characters")
+        return value
+
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _schedule_parses(cls, value: str) -> str:
         parse_schedule(value)
         return value
 
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None and self.embedded
+
     def allows_private_webhooks(self) -> bool:
         if self.webhook_allow_private is not None:
             return self.webhook_allow_private
-        return self.database_url is None and self.embedded
+        return self.uses_embedded_database()
 
 
 @lru_cache

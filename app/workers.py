@@ -68,6 +68,7 @@ class Workers:
     timer_worker: TimerWorker
     webhook_pump: DeliveryPump
     consumers: list[ConsumerWorker] = field(default_factory=list)
+    stopped: bool = False
 
     async def start(self, service: Service, pool: AsyncConnectionPool) -> None:
         async with pool.connection() as conn:
@@ -85,6 +86,10 @@ class Workers:
         self.webhook_pump.start()
 
     async def stop(self) -> None:
+        """Idempotent: a graceful drain stops the workers early, the lifespan again."""
+        if self.stopped:
+            return
+        self.stopped = True
         await self.webhook_pump.stop()
         await self.rebuilds.stop()
         await self.timer_worker.stop()

@@ -32,6 +32,7 @@ from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
 from bench.database import bench_database
 from bench.report import median, percentile, table
 from bench.servers import admit_patients, sluice_server
+from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import bulk_append
 
 PACED = Path(__file__).with_name("paced_vitals.lua")
@@ -76,7 +77,9 @@ async def end_to_end(writer: str, reader: str, rate: int, seconds: float) -> dic
     delay_ms = max(1, round(CONNECTIONS * 1000 / rate) - EXPECTED_LATENCY_MS)
     latencies: list[float] = []
     ws_url = reader.replace("http://", "ws://") + "/ws/events"
-    async with websockets.connect(ws_url, max_size=2**20) as socket:
+    async with websockets.connect(
+        ws_url, max_size=2**20, additional_headers=AUTH_HEADERS
+    ) as socket:
         load = await asyncio.create_subprocess_exec(
             "wrk",
             "-t1",

@@ -12,15 +12,20 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.auth import AUTH_HEADERS
 from tests.support.servers import SluiceProcess
 
 PATIENTS = 1000
+# Benchmarks measure the server's ceiling from one key: its rate limit would be the ceiling.
+BENCH_ENV = {"SLUICE_RATE_LIMIT_PER_SECOND": "0"}
 
 
 @contextmanager
 def sluice_server(database_url: str) -> Iterator[str]:
     """A `sluice serve` process on a free port (its log in the temp folder); yields its URL."""
-    process = SluiceProcess({"DATABASE_URL": database_url}, Path(tempfile.gettempdir()))
+    process = SluiceProcess(
+        {"DATABASE_URL": database_url, **BENCH_ENV}, Path(tempfile.gettempdir())
+    )
     try:
         process.wait_ready()
         yield process.url
@@ -32,7 +37,7 @@ def sluice_server(database_url: str) -> Iterator[str]:
 
 def admit_patients(base: str) -> None:
     """p1..p1000, the patients the wrk scripts post vital signs for."""
-    with httpx.Client(base_url=base, timeout=10) as http:
+    with httpx.Client(headers=AUTH_HEADERS, base_url=base, timeout=10) as http:
         for i in range(1, PATIENTS + 1):
             admit = {"name": f"Patient {i}", "ward": "W1", "bed": str(i)}
             http.post(f"/entities/patient/p{i}/admit", json=admit).raise_for_status()
@@ -48,7 +53,13 @@ def wrk(
 ) -> dict[str, float]:
     """``env``: variables for the script (e.g. paced_vitals.lua's DELAY_MS)."""
     command = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{int(seconds)}s"]
-    command += ["--latency", "--timeout", "5s"]
+    command += [
+        "--latency",
+        "--timeout",
+        "5s",
+        "-H",
+        f"Authorization: {AUTH_HEADERS['Authorization']}",
+    ]
     if script:
         command += ["-s", str(script)]
     output = subprocess.run(

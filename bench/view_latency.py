@@ -22,6 +22,7 @@ from app.services.ward.views import ward_board
 from bench.relay import CONNECTIONS, EXPECTED_LATENCY_MS, PACED
 from bench.report import median, percentile, table
 from bench.servers import PATIENTS, admit_patients, sluice_server, wrk
+from tests.support.auth import AUTH_HEADERS
 from tests.support.ward import NORMAL_VITALS
 
 
@@ -51,7 +52,9 @@ async def sample(base: str, seconds: float, rate: float) -> Samples:
     """Probes started on a fixed schedule (open loop): a slow answer does not delay the next."""
     rng, samples = random.Random(7), Samples()
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
-    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as http:
+    async with httpx.AsyncClient(
+        headers=AUTH_HEADERS, base_url=base, timeout=10, limits=limits
+    ) as http:
         tasks, started = [], time.perf_counter()
         for index in range(int(seconds * rate)):
             await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
@@ -75,7 +78,7 @@ async def under_load(base: str, args: argparse.Namespace) -> tuple[dict[str, flo
 
 
 def board_status(base: str) -> dict[str, Any]:
-    reply = httpx.get(f"{base}/consumers/{ward_board.name}", timeout=10)
+    reply = httpx.get(f"{base}/consumers/{ward_board.name}", timeout=10, headers=AUTH_HEADERS)
     reply.raise_for_status()
     return dict(reply.json())
 

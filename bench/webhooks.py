@@ -27,6 +27,7 @@ from app.journal.repository import Journal, PendingAppend
 from app.webhooks.signing import new_secret, signature_header
 from bench.database import bench_database
 from bench.report import median, percentile, table
+from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import VITALS_EVENT, bulk_append
 from tests.support.servers import SluiceProcess, free_port
 
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
 
 
 async def measure(args: argparse.Namespace, base: str, url: str, hook_url: str) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(headers=AUTH_HEADERS, timeout=30) as http:
         await _wait_up(http, hook_url.replace("/hook", "/stats"))
         rows, rates = [], {}
         baseline = await bare_httpx(hook_url, args.deliveries, args.concurrency)
@@ -117,7 +118,7 @@ async def bare_httpx(hook_url: str, total: int, concurrency: int) -> float:
     )
     remaining = total
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(headers=AUTH_HEADERS, limits=limits, timeout=30) as client:
 
         async def worker() -> None:
             nonlocal remaining

@@ -23,6 +23,7 @@ from app.main import create_app
 from app.sdk.service import Service
 from app.services.ward import service as ward_service
 from app.settings import Settings
+from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 
 TEMPLATE = "sluice_template"
 
@@ -77,7 +78,7 @@ def _database(admin_url: str, *, template: str) -> Iterator[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", snapshot_every=100)
+    return Settings(data_dir=tmp_path / "data", snapshot_every=100, admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
@@ -95,7 +96,9 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on the app through httpx's ASGI transport, lifespan running."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sluice.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sluice.test", headers=AUTH_HEADERS
+        ) as http:
             yield http
 
 

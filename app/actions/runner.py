@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
 from app.journal.commands import CommandRequest, CommandRunner
+from app.journal.correlation import carried
 from app.journal.errors import CommandRejected
 from app.relay.checkpoints import Checkpoints
 from app.relay.consumer import OUTAGE_ERRORS, HandlerFailed, PositionMoved
@@ -99,9 +101,9 @@ class ActionConsumer:
     def _owner(self) -> str:
         return f"action:{self.name}"
 
-    def _metadata(self, logged: LoggedEvent) -> dict[str, str | None]:
+    def _metadata(self, logged: LoggedEvent) -> dict[str, Any]:
         return {
-            "correlation_id": logged.meta.metadata.get("correlation_id"),
+            **carried(logged.meta.metadata),
             "causation_id": str(logged.meta.event_id),
             "actor": self._owner,
         }

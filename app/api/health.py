@@ -19,6 +19,10 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness: the database answers", responses=problem_responses(503))
 async def readyz(request: Request) -> JSONResponse:
+    if getattr(request.app.state, "draining", False):
+        return problem_response(
+            request, 503, "not-ready", "Not ready", "shutting down: use another process"
+        )
     try:
         async with asyncio.timeout(2):
             async with request.app.state.pool.connection() as conn:

@@ -26,6 +26,7 @@ def install_openapi(app: FastAPI) -> None:
                 routes=app.routes,
             )
             _problems_as_problem_json(document)
+            _document_the_doors(document)
             _parameters_never_null(document)
             app.openapi_schema = document
         return app.openapi_schema
@@ -55,3 +56,26 @@ def _problems_as_problem_json(document: dict[str, Any]) -> None:
                 content = response.get("content", {})
                 if PROBLEM_JSON in content and "application/json" in content:
                     content[PROBLEM_JSON] = content.pop("application/json")
+
+
+# What every protected operation may answer before its route runs (app/api/auth.py, limits.py).
+_GUARDED = {401: "Not authenticated", 403: "Not allowed", 429: "Too many requests"}
+_BODY_LIMITS = {400: "Malformed request", 413: "Request body too large"}
+
+
+def _document_the_doors(document: dict[str, Any]) -> None:
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.setdefault("responses", {})
+            added = dict(_GUARDED) if operation.get("security") else {}
+            if "requestBody" in operation:
+                added.update(_BODY_LIMITS)
+            for status, description in added.items():
+                responses.setdefault(str(status), _problem(description))
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 
 import app.actions.tables
 import app.journal.tables
+import app.keys.tables
 import app.relay.tables
 import app.services.ward.views
 import app.timers.tables

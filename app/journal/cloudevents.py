@@ -23,6 +23,9 @@ class CloudEvent(BaseModel):
     schemaversion: int
     correlationid: str | None = None
     causationid: str | None = None
+    traceparent: str | None = Field(
+        default=None, description="W3C trace context (CloudEvents distributed tracing)."
+    )
 
 
 def source_of(service_name: str, entity_type: str) -> str:
@@ -55,4 +58,5 @@ def cloud_event(
         schemaversion=schema_version,
         correlationid=metadata.get("correlation_id"),
         causationid=metadata.get("causation_id"),
+        traceparent=metadata.get("traceparent"),
     )

@@ -23,6 +23,7 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel
 
 from app.journal.cache import EntityCache
+from app.journal.correlation import carried
 from app.journal.errors import (
     CommandRejected,
     ContentionExhausted,
@@ -299,7 +300,7 @@ class CommandRunner:
         final: dict[str, Timer | CancelTimer] = {change.key: change for change in decision.timers}
         causation = str(result.events[0].event_id) if result.events else None
         metadata = {
-            "correlation_id": request.metadata.get("correlation_id"),
+            **carried(request.metadata),
             "causation_id": causation,
             "scheduled_by": f"{entity.name}/{request.entity_id}:{request.command}",
         }

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.auth import check_scopes
 from app.journal.routes import (
     ENTITY_ID_PATTERN,
     parse_command,
@@ -24,12 +25,19 @@ from app.journal.routes import (
     require_json,
     run_command,
 )
+from app.keys.scopes import COMMANDS_WRITE
 from app.sdk.entity import CommandSpec, EventSourcedEntity
 from app.sdk.service import Service
 
 _ENTITY_ID = re.compile(ENTITY_ID_PATTERN)
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_WANTED_HEADERS = {b"content-type", b"idempotency-key", b"if-match", b"x-correlation-id"}
+_WANTED_HEADERS = {
+    b"content-type",
+    b"idempotency-key",
+    b"if-match",
+    b"x-correlation-id",
+    b"traceparent",
+}
 
 
 class CommandDispatch:
@@ -69,6 +77,7 @@ class CommandDispatch:
         spec: CommandSpec,
         entity_id: str,
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        check_scopes(scope, COMMANDS_WRITE)
         headers = {
             name: value.decode("latin-1")
             for name, value in scope["headers"]
@@ -85,8 +94,19 @@ class CommandDispatch:
         if correlation_id is not None and len(correlation_id) > 200:
             raise _invalid("header", "X-Correlation-ID", "at most 200 characters", correlation_id)
         runner = scope["app"].state.runner
+        traceparent = headers.get(b"traceparent")
+        if traceparent is not None and len(traceparent) > 100:
+            raise _invalid("header", "traceparent", "at most 100 characters", traceparent)
         outcome, correlation = await run_command(
-            runner, entity, spec, entity_id, command, key, headers.get(b"if-match"), correlation_id
+            runner,
+            entity,
+            spec,
+            entity_id,
+            command,
+            key,
+            headers.get(b"if-match"),
+            correlation_id,
+            traceparent,
         )
         body = outcome.result.model_dump_json().encode()
         raw_headers = [(b"content-type", b"application/json")]

@@ -5,18 +5,20 @@ command's body. Routes only build a CommandRequest and hand it to the CommandRun
 """
 
 import re
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError, create_model
 
+from app.api.auth import require
 from app.api.problems import ProblemError, problem_responses
 from app.journal.cloudevents import CloudEvent, cloud_event
 from app.journal.commands import CommandOutcome, CommandRequest, CommandRunner
+from app.journal.correlation import command_metadata
 from app.journal.errors import EntityNotFound, UnknownCommand, UnknownEntityType
 from app.journal.results import CommandResult
+from app.keys.scopes import COMMANDS_WRITE, EVENTS_READ
 from app.sdk.entity import CommandSpec, EventSourcedEntity
 from app.sdk.events import Command
 from app.sdk.service import Service
@@ -53,6 +55,14 @@ CorrelationId = Annotated[
     str | None,
     Header(alias="X-Correlation-ID", max_length=200, description="Carried into event metadata."),
 ]
+TraceParent = Annotated[
+    str | None,
+    Header(
+        alias="traceparent",
+        max_length=100,
+        description="W3C trace context; stored with the events and carried downstream.",
+    ),
+]
 _IF_MATCH = re.compile(IF_MATCH_PATTERN)
 
 
@@ -76,6 +86,7 @@ def add_entity_routes(router: APIRouter, service: Service, service_name: str) ->
                 tags=[tag],
                 response_model=CommandResult,
                 responses=problem_responses(400, 404, 409, 413, 415, 422),
+                dependencies=[require(COMMANDS_WRITE)],
             )
         state_model = _state_model(entity)
         router.add_api_route(
@@ -87,6 +98,7 @@ def add_entity_routes(router: APIRouter, service: Service, service_name: str) ->
             tags=[tag],
             response_model=state_model,
             responses=problem_responses(404, 422),
+            dependencies=[require(EVENTS_READ)],
         )
         router.add_api_route(
             f"/entities/{entity.name}/{{entity_id}}/events",
@@ -97,6 +109,7 @@ def add_entity_routes(router: APIRouter, service: Service, service_name: str) ->
             tags=[tag],
             response_model=EventPage,
             responses=problem_responses(404, 422),
+            dependencies=[require(EVENTS_READ)],
         )
     _add_unknown_routes(router, service)
 
@@ -179,6 +192,7 @@ def _command_endpoint(entity: EventSourcedEntity[Any], spec: CommandSpec) -> Any
         idempotency_key: IdempotencyKey = None,
         if_match: IfMatch = None,
         correlation_id: CorrelationId = None,
+        traceparent: TraceParent = None,
     ) -> Response:
         await require_json(request.headers.get("content-type"))
         command = parse_command(spec, await request.body())  # strictly, as CommandDispatch
@@ -191,6 +205,7 @@ def _command_endpoint(entity: EventSourcedEntity[Any], spec: CommandSpec) -> Any
             idempotency_key,
             if_match,
             correlation_id,
+            traceparent,
         )
         return Response(
             outcome.result.model_dump_json(),
@@ -211,8 +226,9 @@ async def run_command(
     idempotency_key: str | None,
     if_match: str | None,
     correlation_id: str | None,
+    traceparent: str | None = None,
 ) -> tuple[CommandOutcome, str]:
-    correlation = correlation_id or uuid.uuid4().hex
+    correlation, metadata = command_metadata(correlation_id, traceparent)
     outcome = await runner.run(
         CommandRequest(
             entity_type=entity.name,
@@ -221,7 +237,7 @@ async def run_command(
             body=command,
             idempotency_key=idempotency_key,
             expected_version=_expected_version(if_match),
-            metadata={"correlation_id": correlation},
+            metadata=metadata,
         )
     )
     return outcome, correlation
@@ -328,10 +344,12 @@ def _add_unknown_routes(router: APIRouter, service: Service) -> None:
         unknown_command,
         methods=["POST"],
         include_in_schema=False,
+        dependencies=[require(COMMANDS_WRITE)],
     )
     router.add_api_route(
         "/entities/{entity_type}/{entity_id}",
         unknown_entity,
         methods=["GET"],
         include_in_schema=False,
+        dependencies=[require(EVENTS_READ)],
     )

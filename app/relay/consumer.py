@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,6 +25,7 @@ from app.relay.listener import Listener, wait_for
 from app.relay.sql import CONTROL_CHANNEL, LOG_CHANNEL
 
 log = logging.getLogger("sluice.consumers")
+steps = logging.getLogger("sluice.steps")
 
 # The database being unreachable is not the consumer's fault: back off without blaming an event.
 OUTAGE_ERRORS = (
@@ -149,8 +151,24 @@ class ConsumerWorker:
             # overlaps Python's on the other.
             read = self.consumer_log.read(self.name, upto, following, self.consumer.log_types)
             self._prefetched = (upto, following, asyncio.create_task(read))
+        started = time.perf_counter()
         try:
             await self.consumer.process(position, upto, rows)
+            steps.info(
+                "%s applied seq %d..%d (%d events)",
+                self.name,
+                position + 1,
+                upto,
+                len(rows),
+                extra={
+                    "step": "consume",
+                    "consumer": self.name,
+                    "after": position,
+                    "upto": upto,
+                    "events": len(rows),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
         except PositionMoved:
             self.consumer.reset()
         except HandlerFailed as failed:

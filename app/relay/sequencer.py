@@ -21,6 +21,7 @@ from app.relay.background import cancel_and_wait
 from app.relay.listener import Listener, wait_for
 
 log = logging.getLogger("sluice.relay")
+steps = logging.getLogger("sluice.steps")
 
 
 @dataclass
@@ -111,4 +112,10 @@ class Sequencer:
         self.stats.head = head
         if self.on_batch is not None:
             self.on_batch(int(taken))
+        steps.info(
+            "sequenced %d events up to seq %d",
+            taken,
+            head,
+            extra={"step": "sequence", "events": taken, "head": head},
+        )
         return int(taken)

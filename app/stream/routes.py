@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, WebSocket
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.api.problems import problem_responses
+from app.api.auth import principal_of, refuse
+from app.api.problems import problem_response, problem_responses
 from app.api.text import NO_NUL
 from app.journal.cloudevents import CloudEvent
+from app.stream.hub import LogHub
 from app.stream.log import EventLog, LogFilter
 from app.stream.subscription import Subscription, SubscriptionLimits
 
@@ -69,6 +73,39 @@ async def stream_events(
     """Protocol: openapi/asyncapi.yaml."""
     hub = websocket.app.state.hub
     limits: SubscriptionLimits = websocket.app.state.subscription_limits
+    key_id = principal_of(websocket.scope).key_id  # type: ignore[union-attr]
+    clients: Counter[uuid.UUID] = websocket.app.state.ws_clients
+    allowed: int = websocket.app.state.ws_clients_per_key
+    if clients[key_id] >= allowed:
+        too_many = problem_response(
+            None,
+            429,
+            "too-many-connections",
+            "Too many connections",
+            f"this key holds {allowed} WebSocket connections here already",
+            {"Retry-After": "5"},
+            instance=websocket.url.path,
+        )
+        await refuse(websocket.scope, websocket.receive, websocket.send, too_many)
+        return
+    clients[key_id] += 1
+    try:
+        await _stream(websocket, hub, limits, types, after, entity_type, entity_id)
+    finally:
+        clients[key_id] -= 1
+        if clients[key_id] <= 0:
+            del clients[key_id]
+
+
+async def _stream(
+    websocket: WebSocket,
+    hub: LogHub,
+    limits: SubscriptionLimits,
+    types: list[str],
+    after: int | None,
+    entity_type: str | None,
+    entity_id: str | None,
+) -> None:
     await websocket.accept()
     head = await hub.attach()
     subscription = Subscription(

@@ -24,6 +24,7 @@ from app.stream.hub import LogHub
 from app.stream.log import LogEntry, LogFilter
 
 SLOW_CONSUMER = 4008
+GOING_AWAY = 1001  # the server shuts down: the reason holds where to resume elsewhere
 BAD_MESSAGE = 4400
 GOING_AWAY = 1001
 
@@ -70,6 +71,7 @@ class Subscription:
     _queue: asyncio.Queue[LogEntry] = field(init=False)
     _change: SubscribeMessage | None = field(default=None, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _going_away: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(maxsize=self.limits.queue_size)
@@ -81,6 +83,7 @@ class Subscription:
             asyncio.create_task(self._produce()),
             asyncio.create_task(self._send()),
             asyncio.create_task(self._receive()),
+            asyncio.create_task(self._until_going_away()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -91,6 +94,8 @@ class Subscription:
                 with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
                     await task
         closing = next((_outcome(task) for task in done if _outcome(task)), None)
+        if closing is not None and closing.code == GOING_AWAY:  # now that nothing else is sent
+            closing = Closing(GOING_AWAY, self.resume_reason("going-away"))
         if closing is not None:
             if closing.code == SLOW_CONSUMER:
                 self.hub.slow_closed += 1
@@ -103,6 +108,14 @@ class Subscription:
             with contextlib.suppress(Exception):  # the client may already be gone
                 async with asyncio.timeout(grace):
                     await self.websocket.close(closing.code, closing.reason)
+
+    def go_away(self) -> None:
+        """Close with 1001 and the resume seq: the server is shutting down."""
+        self._going_away.set()
+
+    async def _until_going_away(self) -> Closing:
+        await self._going_away.wait()
+        return Closing(GOING_AWAY, "")
 
     def resume_reason(self, why: str) -> str:
         return json.dumps({"error": why, "resume_after": self.last_sent}, separators=(",", ":"))

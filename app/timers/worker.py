@@ -19,6 +19,7 @@ from app.relay.sql import TIMER_CHANNEL
 from app.timers.store import DueTimer, TimerStore
 
 log = logging.getLogger("sluice.timers")
+steps = logging.getLogger("sluice.steps")
 
 IDEMPOTENCY_SCOPE = "timer"
 LEASE_SECONDS = 60.0
@@ -107,3 +108,15 @@ class TimerWorker:
             await self.store.retry_later(timer.timer_id, describe(error), delay)
             return
         await self.store.done(timer.timer_id)
+        steps.info(
+            "timer %s/%s fired %s",
+            timer.owner,
+            timer.key,
+            timer.command,
+            extra={
+                "step": "timer",
+                "timer_id": str(timer.timer_id),
+                "command": f"{timer.entity_type}/{timer.entity_id}:{timer.command}",
+                "correlation_id": timer.metadata.get("correlation_id"),
+            },
+        )

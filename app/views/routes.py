@@ -11,8 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, create_model
 
+from app.api.auth import require
 from app.api.problems import ProblemError, problem_responses
 from app.api.text import NO_NUL
+from app.keys.scopes import ADMIN, VIEWS_READ
 from app.relay.routes import consumer_status
 from app.relay.status import ConsumerStatus
 from app.sdk.service import Service
@@ -34,6 +36,7 @@ def add_view_routes(router: APIRouter, service: Service) -> None:
         summary="Every view: checkpoint, lag, state and rebuild",
         tags=["views"],
         response_model=list[ConsumerStatus],
+        dependencies=[require(VIEWS_READ)],
     )
     async def list_views(request: Request) -> list[ConsumerStatus]:
         rows = await request.app.state.checkpoints.status()  # one query for every consumer
@@ -59,6 +62,7 @@ def _add_routes(router: APIRouter, view: View) -> None:
         tags=[tag],
         response_model=page,
         responses=problem_responses(404, 422, 503),
+        dependencies=[require(VIEWS_READ)],
     )
     router.add_api_route(
         f"/views/{view.name}/{{key}}",
@@ -69,6 +73,7 @@ def _add_routes(router: APIRouter, view: View) -> None:
         tags=[tag],
         response_model=view.row_type,
         responses=problem_responses(404, 422, 503),
+        dependencies=[require(VIEWS_READ)],
     )
     router.add_api_route(
         f"/views/{view.name}/rebuild",
@@ -80,6 +85,7 @@ def _add_routes(router: APIRouter, view: View) -> None:
         status_code=202,
         response_model=ConsumerStatus,
         responses=problem_responses(409),
+        dependencies=[require(ADMIN)],
     )
 
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import httpx
 
 from app.journal.batching import AppendBatcher
+from app.journal.cloudevents import CloudEvent
 from app.relay.background import cancel_and_wait
 from app.relay.consumer import OUTAGE_ERRORS
 from app.relay.listener import Listener, wait_for
@@ -38,7 +39,11 @@ from app.webhooks.schedule import (
 from app.webhooks.sender import Answer, new_client, send
 from app.webhooks.subscriptions import Signing, Subscriptions
 
+# A claimed delivery waiting for a slot: the body to send and its trace headers.
+Ready = tuple[Claimed, bytes, dict[str, str]]
+
 log = logging.getLogger("sluice.webhooks")
+steps = logging.getLogger("sluice.steps")
 
 SIGNING_CACHE_SECONDS = 5.0  # a change also clears it at once (NOTIFY)
 # A claim outlives the attempt (bounded by the timeout) by this much, to record its result.
@@ -77,7 +82,9 @@ class DeliveryPump:
         self._held: Counter[uuid.UUID] = Counter()  # claimed: queued or being attempted
         self._recording: set[asyncio.Task[None]] = set()
         self._running: Counter[uuid.UUID] = Counter()
-        self._ready: dict[uuid.UUID, deque[tuple[Claimed, bytes]]] = defaultdict(deque)
+        self._ready: dict[uuid.UUID, deque[tuple[Claimed, bytes, dict[str, str]]]] = defaultdict(
+            deque
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._signing: dict[uuid.UUID, tuple[float, Signing | None]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -99,7 +106,7 @@ class DeliveryPump:
             await cancel_and_wait(task)
         if self._recording:  # results already in hand: write them before leaving
             await asyncio.wait(self._recording, timeout=5)
-        queued = [delivery.id for queue in self._ready.values() for delivery, _ in queue]
+        queued = [delivery.id for queue in self._ready.values() for delivery, _, _ in queue]
         self._ready.clear()
         if queued:  # never attempted here: free them for another process now
             try:
@@ -152,7 +159,7 @@ class DeliveryPump:
                 event.model_dump_json().encode() if event is not None else _payload_bytes(delivery)
             )
             self._held[delivery.webhook_id] += 1
-            self._ready[delivery.webhook_id].append((delivery, body))
+            self._ready[delivery.webhook_id].append((delivery, body, trace_headers(event)))
         self._start_ready()
         return bool(claimed) and len(claimed) == free
 
@@ -164,9 +171,9 @@ class DeliveryPump:
                 and self._running[webhook_id] < self.settings.per_subscription
                 and len(self._tasks) < self.settings.concurrency
             ):
-                delivery, body = queue.popleft()
+                delivery, body, trace = queue.popleft()
                 self._running[webhook_id] += 1
-                task = asyncio.create_task(self._deliver(delivery, body))
+                task = asyncio.create_task(self._deliver(delivery, body, trace))
                 self._tasks.add(task)
                 task.add_done_callback(lambda done, d=delivery: self._finished(done, d))
             if not queue:
@@ -185,7 +192,7 @@ class DeliveryPump:
         if self._held.get(webhook_id, 0) <= self.settings.per_subscription:
             self._waker.set()
 
-    async def _deliver(self, delivery: Claimed, body: bytes) -> None:
+    async def _deliver(self, delivery: Claimed, body: bytes, trace: dict[str, str]) -> None:
         try:
             signing = await self._signing_for(delivery.webhook_id)
             if signing is None:  # deleted meanwhile: its deliveries went with it
@@ -198,12 +205,14 @@ class DeliveryPump:
                 url=signing.url,
                 message_id=str(delivery.event_id),
                 body=body,
+                trace=trace,
                 secrets=signing.secrets(datetime.now(UTC)),
                 within=self.settings.timeout,
                 allow_private=self.settings.allow_private,
             )
             if self.on_attempt is not None:
                 self.on_attempt(answer.outcome())
+            _log_attempt(delivery, answer, trace)
             result = self._judge(delivery, answer)
             # The slot frees now; the result joins the next batch write. Until it is written
             # the delivery stays leased, so nobody sends it again meanwhile.
@@ -261,6 +270,35 @@ class DeliveryPump:
         signing = await self.subscriptions.signing(webhook_id)
         self._signing[webhook_id] = (now, signing)
         return signing
+
+
+def _log_attempt(delivery: Claimed, answer: Answer, trace: dict[str, str]) -> None:
+    steps.info(
+        "webhook %s delivery %d: %s",
+        delivery.webhook_id,
+        delivery.id,
+        answer.status_code or answer.error,
+        extra={
+            "step": "webhook-attempt",
+            "webhook_id": str(delivery.webhook_id),
+            "delivery_id": delivery.id,
+            "event_id": str(delivery.event_id),
+            "status": answer.status_code,
+            "outcome": answer.outcome(),
+            "latency_ms": answer.latency_ms,
+            "correlation_id": trace.get("x-correlation-id"),
+        },
+    )
+
+
+def trace_headers(event: CloudEvent | None) -> dict[str, str]:
+    """The event's correlation id and trace context, for the receiver to follow the trail."""
+    headers = {}
+    if event is not None and event.correlationid:
+        headers["x-correlation-id"] = event.correlationid
+    if event is not None and event.traceparent:
+        headers["traceparent"] = event.traceparent
+    return headers
 
 
 def _payload_bytes(delivery: Claimed) -> bytes:

@@ -60,6 +60,7 @@ async def send(
     secrets: list[str],
     within: float,
     allow_private: bool,
+    trace: dict[str, str] | None = None,
 ) -> Answer:
     started = time.perf_counter()
     try:
@@ -72,6 +73,7 @@ async def send(
                 "webhook-id": message_id,
                 "webhook-timestamp": str(timestamp),
                 "webhook-signature": signature_header(secrets, message_id, timestamp, body),
+                **(trace or {}),
             }
             extensions = {"sni_hostname": target.host} if url.startswith("https:") else {}
             request = client.build_request(

@@ -9,6 +9,7 @@ import psycopg
 
 from app.main import create_app
 from app.settings import Settings
+from tests.support.auth import AUTH_HEADERS
 from tests.support.db import table_counts
 from tests.support.relay import assert_log_is_gapless, sequenced
 from tests.support.servers import uvicorn_in_thread
@@ -19,7 +20,7 @@ async def test_fifty_concurrent_commands_to_one_entity(
     settings: Settings, database_url: str, db: psycopg.Connection
 ) -> None:
     with uvicorn_in_thread(create_app(settings, database_url=database_url)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=AUTH_HEADERS, base_url=url, timeout=30) as http:
             assert (await http.post("/entities/patient/p1/admit", json=ADMIT)).status_code == 200
             responses = await asyncio.gather(
                 *(
@@ -45,7 +46,7 @@ async def test_racing_requests_with_one_key_on_two_servers_append_once(
     one = uvicorn_in_thread(create_app(settings, database_url=database_url))
     two = uvicorn_in_thread(create_app(settings, database_url=database_url))
     with one as url_one, two as url_two:
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(headers=AUTH_HEADERS, timeout=30) as http:
             await http.post(f"{url_one}/entities/patient/p1/admit", json=ADMIT)
             for round_ in range(10):
                 key = {"Idempotency-Key": f"race-{round_}"}

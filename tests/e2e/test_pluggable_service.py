@@ -6,6 +6,7 @@ import httpx
 
 from app.main import create_app
 from app.settings import Settings
+from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 
 
 async def test_bank_service_runs_over_http(database_url: str, settings: Settings) -> None:
@@ -17,7 +18,9 @@ async def test_bank_service_runs_over_http(database_url: str, settings: Settings
 
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bank.test") as http:
+        async with httpx.AsyncClient(
+            headers=AUTH_HEADERS, transport=transport, base_url="http://bank.test"
+        ) as http:
             opened = await http.post("/entities/account/a1/open", json={"owner": "Grace"})
             assert opened.json()["events"][0]["type"] == "account.AccountOpened"
             await http.post("/entities/account/a1/deposit", json={"amount": 30})
@@ -49,7 +52,9 @@ async def test_a_crashing_handler_is_a_500_problem_and_stores_nothing(
     app = create_app(bank_settings, database_url=database_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bank.test") as http:
+        async with httpx.AsyncClient(
+            headers=AUTH_HEADERS, transport=transport, base_url="http://bank.test"
+        ) as http:
             await http.post("/entities/account/a1/open", json={"owner": "Grace"})
             crashed = await http.post("/entities/account/a1/audit", json={})
     assert crashed.status_code == 500
@@ -66,23 +71,33 @@ async def test_command_routes_work_without_the_dispatcher(database_url: str) -> 
     from fastapi import FastAPI
     from psycopg_pool import AsyncConnectionPool
 
+    from app.api.auth import Authentication
     from app.api.problems import install_problem_handlers
     from app.journal.commands import CommandRunner, RunnerSettings
     from app.journal.repository import Journal
     from app.journal.routes import add_entity_routes
+    from app.keys.keyring import KeyRing
+    from app.keys.ratelimit import RateLimiter
+    from app.keys.store import KeyStore
     from tests.support import bank
 
     app = FastAPI()
     install_problem_handlers(app)
     add_entity_routes(app.router, bank.service, "bank")
+    app.add_middleware(Authentication, limiter=RateLimiter(0, 1))  # routes need a key still
     pool = AsyncConnectionPool(database_url, kwargs={"autocommit": True}, open=False)
     await pool.open(wait=True)
     app.state.runner = CommandRunner(bank.service, Journal(pool), RunnerSettings())
+    keys = KeyStore(pool)
+    await keys.create("admin", ("admin",), key=ADMIN_KEY, origin="env")
+    app.state.keyring = KeyRing(keys)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(pool.close)
         transport = httpx.ASGITransport(app=app)
         http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=transport, base_url="http://bank.test")
+            httpx.AsyncClient(
+                headers=AUTH_HEADERS, transport=transport, base_url="http://bank.test"
+            )
         )
         opened = await http.post(
             "/entities/account/a1/open", json={"owner": "Grace"}, headers={"Idempotency-Key": "k"}

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import websockets
 
+from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import assert_log_is_gapless, bulk_append
 from tests.support.servers import SluiceProcess
 from tests.support.ward import ADMIT, vitals
@@ -36,10 +37,12 @@ async def test_clients_on_two_processes_each_get_every_event(
     one, two = serve(database_url, tmp_path), serve(database_url, tmp_path)
     try:
         clients = [
-            await websockets.connect(ws(process, "after=0"), max_size=2**20)
+            await websockets.connect(
+                ws(process, "after=0"), max_size=2**20, additional_headers=AUTH_HEADERS
+            )
             for process in (one, two, one, two)
         ]
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(headers=AUTH_HEADERS, timeout=30) as http:
             for index in range(20):
                 target = (one, two)[index % 2].url
                 await http.post(f"{target}/entities/patient/p{index}/admit", json=ADMIT)
@@ -117,7 +120,10 @@ def leader_first(*processes: SluiceProcess) -> tuple[SluiceProcess, SluiceProces
     """Ask each process (/readyz) whether its sequencer leads; exactly one must."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        roles = [httpx.get(f"{p.url}/readyz", timeout=5).json()["sequencer"] for p in processes]
+        roles = [
+            httpx.get(f"{p.url}/readyz", timeout=5, headers=AUTH_HEADERS).json()["sequencer"]
+            for p in processes
+        ]
         if roles.count("leader") == 1:
             leader = processes[roles.index("leader")]
             return leader, next(p for p in processes if p is not leader)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from psycopg.rows import dict_row
 
 from app.views.rebuild import REBUILD_LOCK_NAMESPACE
+from tests.support.auth import AUTH_HEADERS
 from tests.support.backlog import expected_scores, ward_backlog
 from tests.support.servers import SluiceProcess, uvicorn_in_thread
 
@@ -57,11 +58,15 @@ def serve(database_url: str, tmp_path: Path) -> SluiceProcess:
 
 
 def rebuild(process: SluiceProcess) -> None:
-    response = httpx.post(f"{process.url}/views/ward-board/rebuild", timeout=10)
+    response = httpx.post(
+        f"{process.url}/views/ward-board/rebuild", timeout=10, headers=AUTH_HEADERS
+    )
     assert response.status_code == 202, response.text
 
     def done() -> bool:
-        status = httpx.get(f"{process.url}/consumers/ward-board", timeout=10).json()
+        status = httpx.get(
+            f"{process.url}/consumers/ward-board", timeout=10, headers=AUTH_HEADERS
+        ).json()
         assert status["rebuild"]["state"] != "failed", status
         return bool(status["rebuild"]["state"] == "done")
 
@@ -107,7 +112,7 @@ async def test_a_rebuild_under_load_never_fails_a_query_and_rebuilds_the_same_ro
     patients, readings = 200, 40
     await ward_backlog(database_url, patients=patients, readings=readings)
     with uvicorn_in_thread(app) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        async with httpx.AsyncClient(headers=AUTH_HEADERS, base_url=url, timeout=30) as http:
             await wait_async(lambda: caught_up(http, patients * (1 + readings)), "catch-up")
             before = board(database_url)
             answers: list[int] = []
@@ -197,9 +202,14 @@ def test_a_standby_process_takes_over_a_view_when_its_leader_dies(
     one, two = serve(database_url, tmp_path), serve(database_url, tmp_path)
     try:
         admit = {"name": "Ada", "ward": "W1", "bed": "1"}
-        assert httpx.post(f"{one.url}/entities/patient/p1/admit", json=admit).status_code == 200
+        assert (
+            httpx.post(
+                f"{one.url}/entities/patient/p1/admit", json=admit, headers=AUTH_HEADERS
+            ).status_code
+            == 200
+        )
         wait_for(lambda: checkpoint(database_url, "ward-board")[0] >= 1, 30, "projection")
-        leader = httpx.get(f"{one.url}/consumers/ward-board").json()["leader"]
+        leader = httpx.get(f"{one.url}/consumers/ward-board", headers=AUTH_HEADERS).json()["leader"]
         pids = {str(p.process.pid): p for p in (one, two)}
         dead = pids[leader.split(":")[1]]
         survivor = two if dead is one else one
@@ -207,7 +217,9 @@ def test_a_standby_process_takes_over_a_view_when_its_leader_dies(
         dead.process.wait(10)
 
         moved = {"ward": "W2", "bed": "9"}
-        reply = httpx.post(f"{survivor.url}/entities/patient/p1/transfer", json=moved)
+        reply = httpx.post(
+            f"{survivor.url}/entities/patient/p1/transfer", json=moved, headers=AUTH_HEADERS
+        )
         assert reply.status_code == 200, reply.text
         event_id = reply.json()["events"][0]["event_id"]
         started = time.monotonic()
@@ -215,11 +227,12 @@ def test_a_standby_process_takes_over_a_view_when_its_leader_dies(
             f"{survivor.url}/views/ward-board/p1",
             params={"consistent_with": event_id},
             timeout=10,
+            headers=AUTH_HEADERS,
         )
         assert row.status_code == 200, row.text
         assert row.json()["ward"] == "W2"
         assert time.monotonic() - started < 5, "the standby took over within seconds"
-        status = httpx.get(f"{survivor.url}/consumers/ward-board").json()
+        status = httpx.get(f"{survivor.url}/consumers/ward-board", headers=AUTH_HEADERS).json()
         assert status["leader"].split(":")[1] == str(survivor.process.pid)
     finally:
         one.close()

@@ -27,6 +27,7 @@ from app.stream.log import EventLog
 from app.webhooks.deliveries import Deliveries
 from app.webhooks.pump import DeliveryPump, PumpSettings
 from app.webhooks.subscriptions import Subscriptions
+from tests.support.auth import AUTH_HEADERS
 from tests.support.receiver import Received, fail_first
 from tests.support.relay import bulk_append, sequenced
 from tests.support.servers import SluiceProcess
@@ -472,7 +473,9 @@ async def test_kill_9_while_delivering_loses_no_event(database_url: str, tmp_pat
         second: SluiceProcess | None = None
         try:
             await asyncio.to_thread(first.wait_ready)
-            async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
+            async with httpx.AsyncClient(
+                headers=AUTH_HEADERS, base_url=first.url, timeout=10
+            ) as http:
                 created = await subscribe(
                     http, receiver.url, event_types=["patient.VitalsRecorded"]
                 )

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.main import create_app
 from app.settings import Settings
+from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import bulk_append, sequenced
 from tests.support.servers import uvicorn_in_thread
 
@@ -46,7 +47,9 @@ async def test_catch_up_of_10000_then_live_1000_arriving_meanwhile(
     await bulk_append(database_url, entities=100, per_entity=100)  # waits in the outbox
     with uvicorn_in_thread(create_app(settings, database_url=database_url)) as base:
         await sequenced(database_url, 10_000)
-        async with websockets.connect(ws_url(base, "after=0"), max_size=2**20) as ws:
+        async with websockets.connect(
+            ws_url(base, "after=0"), max_size=2**20, additional_headers=AUTH_HEADERS
+        ) as ws:
             writing = asyncio.create_task(
                 bulk_append(database_url, entities=100, per_entity=10, first=101)
             )
@@ -59,7 +62,7 @@ async def test_without_after_the_stream_starts_live(settings: Settings, database
     with uvicorn_in_thread(create_app(settings, database_url=database_url)) as base:
         await bulk_append(database_url, entities=5, per_entity=2)
         await sequenced(database_url, 10)
-        async with websockets.connect(ws_url(base)) as ws:
+        async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
             await asyncio.sleep(0.3)
             await bulk_append(database_url, entities=3, per_entity=1, prefix="new")
             seqs = await receive_seqs(ws, 3, seconds=10)
@@ -71,7 +74,7 @@ async def test_filters_and_a_resume_message(settings: Settings, database_url: st
         await bulk_append(database_url, entities=4, per_entity=3)  # bulk-0..3, versions 1..3
         await sequenced(database_url, 12)
         query = "after=0&entity_id=bulk-2&type=patient.VitalsRecorded"
-        async with websockets.connect(ws_url(base, query)) as ws:
+        async with websockets.connect(ws_url(base, query), additional_headers=AUTH_HEADERS) as ws:
             first = [json.loads(await ws.recv()) for _ in range(3)]
             assert {e["subject"] for e in first} == {"bulk-2"}
             assert [e["entityversion"] for e in first] == [1, 2, 3]
@@ -99,6 +102,7 @@ async def test_a_slow_client_is_closed_with_its_resume_seq(
             max_queue=4,
             compression=None,  # repetitive events compress ~20x and would fit in buffers
             sock=small_buffer_socket(base),
+            additional_headers=AUTH_HEADERS,
         )
         await asyncio.sleep(4)  # reads nothing: the server's queue fills and stays full
         received: list[int] = []
@@ -113,6 +117,8 @@ async def test_a_slow_client_is_closed_with_its_resume_seq(
         assert resume_after < total
         assert app.state.hub.deepest_queue <= 50, "the send queue stayed bounded"
 
-        async with websockets.connect(ws_url(base, f"after={resume_after}")) as again:
+        async with websockets.connect(
+            ws_url(base, f"after={resume_after}"), additional_headers=AUTH_HEADERS
+        ) as again:
             rest = await receive_seqs(again, total - resume_after)
     assert rest == list(range(resume_after + 1, total + 1))

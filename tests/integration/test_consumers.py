@@ -12,6 +12,7 @@ import pytest
 from app.sdk.service import Service
 from app.settings import Settings
 from tests.support import ledger
+from tests.support.auth import ADMIN_KEY
 from tests.support.consumers import caught_up, status, wait_for_status
 
 
@@ -23,6 +24,7 @@ def service() -> Service:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(
+        admin_key=ADMIN_KEY,
         data_dir=tmp_path / "data",
         consumer_backoff_initial_seconds=0.05,
         consumer_backoff_max_seconds=0.2,

@@ -17,6 +17,7 @@ from app.settings import Settings
 from app.timers.store import TimerStore
 from app.timers.worker import TimerWorker
 from tests.support import ledger
+from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 from tests.support.runners import runner_on
 
 
@@ -27,7 +28,7 @@ def service() -> Service:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", relay_poll_seconds=0.2)
+    return Settings(admin_key=ADMIN_KEY, data_dir=tmp_path / "data", relay_poll_seconds=0.2)
 
 
 async def post(http: httpx.AsyncClient, command: str, body: dict | None = None) -> None:
@@ -93,7 +94,9 @@ async def test_a_timer_survives_a_restart(
     first = create_app(settings, service=ledger.service, database_url=database_url)
     async with first.router.lifespan_context(first):
         transport = httpx.ASGITransport(app=first)
-        async with httpx.AsyncClient(transport=transport, base_url="http://one") as http:
+        async with httpx.AsyncClient(
+            headers=AUTH_HEADERS, transport=transport, base_url="http://one"
+        ) as http:
             await post(http, "remind", {"amount": 9, "seconds": 3.0})
     # (3 s: room for a slow shutdown on a loaded machine before the timer falls due)
     assert len(pending_timers(db)) == 1, "it fired while the first process ran"
@@ -102,7 +105,9 @@ async def test_a_timer_survives_a_restart(
     second = create_app(settings, service=ledger.service, database_url=database_url)
     async with second.router.lifespan_context(second):
         transport = httpx.ASGITransport(app=second)
-        async with httpx.AsyncClient(transport=transport, base_url="http://two") as http:
+        async with httpx.AsyncClient(
+            headers=AUTH_HEADERS, transport=transport, base_url="http://two"
+        ) as http:
             assert await wait_for_saved(http, 1) == [9]
 
 

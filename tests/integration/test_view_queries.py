@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from app.settings import Settings
+from tests.support.auth import ADMIN_KEY
 from tests.support.ward import vitals
 
 PROBLEM = "application/problem+json"
@@ -254,7 +255,9 @@ async def test_consistent_with_an_unknown_event_is_a_404_problem(
 class TestConsistentWithAPausedView:
     @pytest.fixture
     def settings(self, tmp_path: Path) -> Settings:
-        return Settings(data_dir=tmp_path / "data", view_consistency_timeout_seconds=0.5)
+        return Settings(
+            admin_key=ADMIN_KEY, data_dir=tmp_path / "data", view_consistency_timeout_seconds=0.5
+        )
 
     async def test_answers_503_with_retry_after_then_succeeds_once_resumed(
         self, client: httpx.AsyncClient

@@ -18,6 +18,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from tests.support.auth import ADMIN_KEY
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -55,7 +57,7 @@ class SluiceProcess:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
-            env={**os.environ, **env},
+            env={**os.environ, "SLUICE_ADMIN_KEY": ADMIN_KEY, **env},
             cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -78,6 +80,10 @@ class SluiceProcess:
         """Ctrl-C, as at a terminal; returns the exit code."""
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM, as an orchestrator stops a container; returns at once."""
+        self.process.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self.process.kill()

@@ -19,6 +19,7 @@ import psycopg
 import standardwebhooks
 
 from app.settings import Settings
+from tests.support.auth import ADMIN_KEY
 from tests.support.receiver import (
     Behaviour,
     Received,
@@ -46,7 +47,9 @@ ALARMING_VITALS = vitals(respiration_rate=24, spo2=93, systolic_bp=105, pulse=11
 
 
 def webhook_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=tmp_path / "data", **{**TEST_SETTINGS, **overrides})
+    return Settings(
+        admin_key=ADMIN_KEY, data_dir=tmp_path / "data", **{**TEST_SETTINGS, **overrides}
+    )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from app.journal.cloudevents import CloudEvent
-from app.stream.subscription import BAD_MESSAGE, SLOW_CONSUMER, SubscribeMessage
+from app.stream.subscription import BAD_MESSAGE, GOING_AWAY, SLOW_CONSUMER, SubscribeMessage
 
 DOCUMENT = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "openapi" / "asyncapi.yaml").read_text()
@@ -34,3 +34,4 @@ def test_close_codes_are_documented() -> None:
     description = DOCUMENT["info"]["description"]
     assert f"{SLOW_CONSUMER} slow consumer" in description
     assert f"{BAD_MESSAGE} bad client message" in description
+    assert f"{GOING_AWAY} going away" in description

@@ -1,0 +1,137 @@
+"""Structured logs: one JSON object per line, one line per request and per worker step.
+
+Every line written while a request is handled carries its ``request_id`` (the caller's
+``X-Request-ID`` when it sends a sane one, else a new id, echoed in the answer), and request
+lines carry the command's ``correlation_id``: the id that also rides on the events, the
+actions' commands, webhook requests and WebSocket messages, so one grep follows one request
+across every asynchronous hop.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.auth import principal_of
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "sluice_request_id", default=None
+)
+_SANE_ID = re.compile(r"^[\x21-\x7e]{1,200}$")
+# Attributes every LogRecord has; anything else was passed in ``extra=`` and is a field.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            line["request_id"] = request_id
+        for name, value in vars(record).items():
+            if name not in _STANDARD and not name.startswith("_"):
+                line[name] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []  # through the root handler, as JSON too
+        logging.getLogger(name).propagate = True
+
+
+request_log = logging.getLogger("sluice.requests")
+
+
+class RequestLog:
+    """Outermost middleware: a request id for everything below, one line when it is done."""
+
+    def __init__(self, app: ASGIApp, *, enabled: bool = True) -> None:
+        self.app = app
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        answer: dict[str, Any] = {}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                answer["status"] = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name == b"x-correlation-id":
+                        answer["correlation_id"] = value.decode("latin-1")
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", id_bytes)]
+            elif message["type"] == "websocket.accept":
+                answer["status"] = 101
+            await send(message)
+
+        id_bytes = request_id.encode()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.enabled:
+                self._log(scope, answer, started)
+            request_id_var.reset(token)
+
+    def _log(self, scope: Scope, answer: dict[str, Any], started: float) -> None:
+        principal = principal_of(scope)
+        request_log.info(
+            "%s %s %s",
+            scope.get("method", "WS"),
+            scope["path"],
+            answer.get("status", 0),
+            extra={
+                "method": scope.get("method", "WEBSOCKET"),
+                "path": scope["path"],
+                "status": answer.get("status", 0),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "key": principal.name if principal else None,
+                **(
+                    {"correlation_id": answer["correlation_id"]}
+                    if answer.get("correlation_id")
+                    else {}
+                ),
+            },
+        )
+
+
+def _incoming_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            return text if _SANE_ID.match(text) else None
+    return None

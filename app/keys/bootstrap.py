@@ -1,0 +1,46 @@
+"""Keys at start: seed SLUICE_ADMIN_KEY, or give a brand-new local install its first key.
+
+The quick start must work without reading a manual first, yet no endpoint may be open: so
+with the embedded database and no key at all, the first start creates an admin key, prints
+it once, and leaves it in the data folder (mode 0600) where its owner can read it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from app.keys.scopes import ADMIN
+from app.keys.store import KeyStore
+from app.settings import Settings
+
+log = logging.getLogger("sluice.keys")
+
+KEY_FILE = "admin.key"
+
+
+async def prepare_keys(settings: Settings, store: KeyStore) -> None:
+    if settings.admin_key:
+        await store.create(
+            "admin (SLUICE_ADMIN_KEY)", (ADMIN,), key=settings.admin_key, origin="env"
+        )
+        return
+    if settings.uses_embedded_database() and not await store.any_active():
+        _, key = await store.create("admin (first start)", (ADMIN,), origin="first-start")
+        path = write_key_file(settings.data_dir, key)
+        print(
+            f"\nsluice: created an admin API key (shown once; also kept in {path}):\n\n"
+            f"    {key}\n\nsend it as: Authorization: Bearer {key}\n",
+            flush=True,
+        )
+
+
+def write_key_file(data_dir: Path, key: str) -> Path:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / KEY_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    os.chmod(path, 0o600)  # an older file may have had looser bits
+    return path

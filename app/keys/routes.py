@@ -1,0 +1,87 @@
+"""``/admin/keys``: the same key management as ``sluice keys``, over HTTP, for admins."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field, StrictFloat
+
+from app.api.problems import ProblemError, problem_responses
+from app.keys.scopes import Scope
+from app.keys.store import KeyInfo, KeyStore
+
+router = APIRouter(prefix="/admin/keys", tags=["keys"])
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="Who or what uses the key.")
+    scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
+    rate_limit_per_second: StrictFloat | None = Field(  # a number: false or "5" is refused
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="This key's own limit; unset: SLUICE_RATE_LIMIT_PER_SECOND; 0: none.",
+    )
+
+
+class KeyPublic(BaseModel):
+    id: uuid.UUID
+    hint: str = Field(description="The key's first characters, to tell keys apart.")
+    name: str
+    scopes: list[str]
+    rate_limit_per_second: float | None
+    origin: str = Field(description="api, cli, env (SLUICE_ADMIN_KEY) or first-start.")
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, info: KeyInfo) -> KeyPublic:
+        return cls(**asdict(info))
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The key itself. Shown this once: only its hash is stored.")
+
+
+def _store(request: Request) -> KeyStore:
+    store: KeyStore = request.app.state.keys
+    return store
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create an API key (shown once)",
+    response_model=KeyCreated,
+    responses=problem_responses(422),
+)
+async def create_key(request: Request, body: KeyCreate) -> KeyCreated:
+    scopes = tuple(scope.value for scope in Scope if scope in body.scopes)
+    info, key = await _store(request).create(
+        body.name, scopes, rate_limit=body.rate_limit_per_second
+    )
+    request.app.state.keyring.forget_all()  # it may have been tried (and refused) already
+    return KeyCreated(**asdict(info), key=key)
+
+
+@router.get("", summary="Every API key, revoked ones included", response_model=list[KeyPublic])
+async def list_keys(request: Request) -> list[KeyPublic]:
+    return [KeyPublic.of(info) for info in await _store(request).list()]
+
+
+@router.delete(
+    "/{key_id}",
+    summary="Revoke an API key (at once, in every process)",
+    response_model=KeyPublic,
+    responses=problem_responses(404, 422),
+)
+async def revoke_key(request: Request, key_id: Annotated[uuid.UUID, Path()]) -> KeyPublic:
+    info = await _store(request).revoke(key_id)
+    request.app.state.keyring.forget_all()  # here at once; other processes on the NOTIFY
+    if info is None:
+        raise ProblemError(404, "not-found", "Not found", "no active key has this id")
+    return KeyPublic.of(info)

