@@ -4,9 +4,10 @@ Nothing waits for a timer: the first append starts a flush at once, and whatever
 while flushes are in flight goes out with the next one. So a lone command pays no extra
 latency, and under load each commit (and its fsync) carries many commands.
 
-Atomicity stays per command: if a batch fails on a unique violation (a version lost to another
-process, an Idempotency-Key taken), its items are re-run one per statement, so exactly the
-guilty command sees the error and the others land.
+Atomicity stays per command: if a batch fails on something one row can cause (a unique
+violation: a version lost to another process, an Idempotency-Key taken; or a value the
+database refuses, such as a NUL in text), its items are re-run one per statement, so exactly
+the guilty command sees the error and the others land.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Generic, TypeVar
 import psycopg
 
 T = TypeVar("T")
+# Errors one item of a batch can cause on its own: worth re-running the items one by one.
+ONE_ITEM_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 Write = Callable[[Sequence[T]], Awaitable[None]]
 
 
@@ -73,7 +76,7 @@ class AppendBatcher(Generic[T]):
             self.on_batch(len(batch))
         try:
             await self._write([item for item, _ in batch])
-        except psycopg.errors.UniqueViolation as error:
+        except ONE_ITEM_ERRORS as error:
             if len(batch) == 1:
                 _settle(batch[0][1], error=error)
             else:

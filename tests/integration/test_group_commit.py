@@ -67,6 +67,24 @@ async def test_a_conflict_in_a_batch_fails_only_its_own_command(
     assert table_counts(db)["outbox"] == 3
 
 
+async def test_a_value_the_database_refuses_fails_only_its_own_command(
+    journal: Journal, db: psycopg.Connection
+) -> None:
+    """E.g. an action's command carrying a NUL character (HTTP bodies are refused earlier)."""
+    poisoned = pending("poisoned")
+    poisoned.events[0] = (uuid.uuid4(), PatientAdmitted(name="A\x00da", ward="W1", bed="1"))
+    results = await asyncio.gather(
+        journal.append(pending("a")),
+        journal.append(poisoned),
+        journal.append(pending("b")),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], psycopg.errors.DataError)  # or a subclass: untranslatable
+    rows = db.execute("SELECT entity_id FROM events ORDER BY id").fetchall()
+    assert sorted(entity for (entity,) in rows) == ["a", "b"]
+
+
 async def test_one_idempotency_key_twice_in_a_batch_lands_once(
     journal: Journal, db: psycopg.Connection
 ) -> None:

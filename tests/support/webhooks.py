@@ -42,7 +42,7 @@ TEST_SETTINGS: dict[str, Any] = {
     "leader_retry_seconds": 0.5,
 }
 
-# NEWS2 7 (high): the vitals monitor raises an alert for the patient (alert.AlertRaised).
+# NEWS2 8 (high): the vitals monitor raises an alert for the patient (alert.AlertRaised).
 ALARMING_VITALS = vitals(respiration_rate=24, spo2=93, systolic_bp=105, pulse=112, temperature=38.4)
 
 
