@@ -49,3 +49,6 @@ class DrainingServer(uvicorn.Server):
             except Exception:  # the rest of the shutdown must still happen
                 log.exception("draining failed; shutting down regardless")
         await super().shutdown(sockets)
+        # uvicorn then re-raises SIGTERM, which ends the process before atexit would flush
+        for handler in logging.getLogger().handlers:
+            handler.flush()

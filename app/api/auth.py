@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from app.api.problems import ProblemError, problem_response
-from app.keys.keyring import KeyRing
+from app.keys.keyring import UNKNOWN, KeyRing
 from app.keys.material import looks_like_key
 from app.keys.ratelimit import RateLimiter
 from app.keys.store import Principal
@@ -52,8 +52,11 @@ class Authentication:
             await self.app(scope, receive, send)
             return
         key = _presented_key(scope)
-        keyring: KeyRing = scope["app"].state.keyring
-        principal = await keyring.resolve(key) if key else None
+        principal: Principal | None = None
+        if key is not None:
+            keyring: KeyRing = scope["app"].state.keyring
+            found = keyring.cached(key)  # the usual case: no await, no query
+            principal = await keyring.resolve(key) if found is UNKNOWN else found  # type: ignore[assignment]
         if principal is None:
             detail = "send a valid API key: Authorization: Bearer sk_…" + (
                 " (or ?access_token= on a WebSocket)" if scope["type"] == "websocket" else ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 
-from app.keys.material import key_hash
 from app.keys.store import KeyStore, Principal
 
 POSITIVE_TTL = 60.0
@@ -18,21 +17,33 @@ NEGATIVE_TTL = 5.0
 MAX_ENTRIES = 10_000
 
 
+UNKNOWN = object()  # not in the ring (or expired): ask the store
+
+
 class KeyRing:
+    """Keyed by the presented key itself (this process's memory already holds it while the
+    request runs), so a hit costs one dict lookup and no hashing."""
+
     def __init__(self, store: KeyStore) -> None:
         self.store = store
         self._known: dict[str, tuple[Principal | None, float]] = {}
 
+    def cached(self, key: str) -> Principal | object | None:
+        """The principal (or None: refused) if the ring knows; ``UNKNOWN`` otherwise."""
+        entry = self._known.get(key)
+        if entry is None or entry[1] <= time.monotonic():
+            return UNKNOWN
+        return entry[0]
+
     async def resolve(self, key: str) -> Principal | None:
-        digest = key_hash(key)
-        now = time.monotonic()
-        cached = self._known.get(digest)
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        found = self.cached(key)
+        if found is not UNKNOWN:
+            return found  # type: ignore[return-value]
         principal = await self.store.lookup(key)
         if len(self._known) >= MAX_ENTRIES:
             self._known.clear()
-        self._known[digest] = (principal, now + (POSITIVE_TTL if principal else NEGATIVE_TTL))
+        ttl = POSITIVE_TTL if principal else NEGATIVE_TTL
+        self._known[key] = (principal, time.monotonic() + ttl)
         return principal
 
     def forget_all(self, _payload: str = "") -> None:

@@ -154,21 +154,24 @@ class ConsumerWorker:
         started = time.perf_counter()
         try:
             await self.consumer.process(position, upto, rows)
-            steps.info(
-                "%s applied seq %d..%d (%d events)",
-                self.name,
-                position + 1,
-                upto,
-                len(rows),
-                extra={
-                    "step": "consume",
-                    "consumer": self.name,
-                    "after": position,
-                    "upto": upto,
-                    "events": len(rows),
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            if rows:  # a range with nothing for this consumer is not a step worth a line
+                steps.info(
+                    "%s applied seq %d..%d (%d events)",
+                    self.name,
+                    position + 1,
+                    upto,
+                    len(rows),
+                    extra={
+                        "fields": {
+                            "step": "consume",
+                            "consumer": self.name,
+                            "after": position,
+                            "upto": upto,
+                            "events": len(rows),
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        }
+                    },
+                )
         except PositionMoved:
             self.consumer.reset()
         except HandlerFailed as failed:

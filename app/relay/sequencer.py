@@ -116,6 +116,6 @@ class Sequencer:
             "sequenced %d events up to seq %d",
             taken,
             head,
-            extra={"step": "sequence", "events": taken, "head": head},
+            extra={"fields": {"step": "sequence", "events": taken, "head": head}},
         )
         return int(taken)

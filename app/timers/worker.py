@@ -114,9 +114,11 @@ class TimerWorker:
             timer.key,
             timer.command,
             extra={
-                "step": "timer",
-                "timer_id": str(timer.timer_id),
-                "command": f"{timer.entity_type}/{timer.entity_id}:{timer.command}",
-                "correlation_id": timer.metadata.get("correlation_id"),
+                "fields": {
+                    "step": "timer",
+                    "timer_id": str(timer.timer_id),
+                    "command": f"{timer.entity_type}/{timer.entity_id}:{timer.command}",
+                    "correlation_id": timer.metadata.get("correlation_id"),
+                }
             },
         )

@@ -279,14 +279,16 @@ def _log_attempt(delivery: Claimed, answer: Answer, trace: dict[str, str]) -> No
         delivery.id,
         answer.status_code or answer.error,
         extra={
-            "step": "webhook-attempt",
-            "webhook_id": str(delivery.webhook_id),
-            "delivery_id": delivery.id,
-            "event_id": str(delivery.event_id),
-            "status": answer.status_code,
-            "outcome": answer.outcome(),
-            "latency_ms": answer.latency_ms,
-            "correlation_id": trace.get("x-correlation-id"),
+            "fields": {
+                "step": "webhook-attempt",
+                "webhook_id": str(delivery.webhook_id),
+                "delivery_id": delivery.id,
+                "event_id": str(delivery.event_id),
+                "status": answer.status_code,
+                "outcome": answer.outcome(),
+                "latency_ms": answer.latency_ms,
+                "correlation_id": trace.get("x-correlation-id"),
+            }
         },
     )
 

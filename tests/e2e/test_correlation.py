@@ -51,8 +51,9 @@ async def test_the_correlation_id_of_record_vitals_reaches_the_alert_and_its_web
             )
         assert recorded.headers["x-correlation-id"] == "ward-7-round-3"
         assert recorded.headers["x-request-id"]
-        logged = [r for r in caplog.records if getattr(r, "correlation_id", None)]
-        assert [r.correlation_id for r in logged] == ["ward-7-round-3"]  # type: ignore[attr-defined]
+        fields = [getattr(r, "fields", {}) for r in caplog.records]
+        logged = [f["correlation_id"] for f in fields if f.get("correlation_id")]
+        assert logged == ["ward-7-round-3"]
 
         headers = await eventually(lambda: alert_raised_to(pager, "p1"), 20, "the page")
         assert headers["x-correlation-id"] == "ward-7-round-3"
