@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
+from app.webhooks.http1 import Http1Pool, ProtocolError, Target, request_head
 from app.webhooks.signing import signature_header
 from app.webhooks.urlguard import ForbiddenURL, resolve
 
@@ -39,20 +38,12 @@ class Answer:
         return "gone" if code == 410 else f"http_{code // 100}xx"
 
 
-def new_client(max_connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        timeout=None,  # one overall bound per attempt instead: see send()
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        headers={"user-agent": USER_AGENT},
-        trust_env=False,  # no proxy from the environment: the URL guard checks the real peer
-    )
+def new_client(max_connections: int) -> Http1Pool:
+    return Http1Pool(max_idle=max_connections)
 
 
 async def send(
-    client: httpx.AsyncClient,
+    client: Http1Pool,
     *,
     url: str,
     message_id: str,
@@ -65,49 +56,43 @@ async def send(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(within):
-            target = await resolve(url, allow_private=allow_private)
+            checked = await resolve(url, allow_private=allow_private)
+            parts = urlsplit(url)
             timestamp = int(time.time())
             headers = {
+                "host": parts.netloc.rpartition("@")[2],
+                "user-agent": USER_AGENT,
                 "content-type": "application/json",
-                "host": urlsplit(url).netloc.rpartition("@")[2],
                 "webhook-id": message_id,
                 "webhook-timestamp": str(timestamp),
                 "webhook-signature": signature_header(secrets, message_id, timestamp, body),
                 **(trace or {}),
             }
-            extensions = {"sni_hostname": target.host} if url.startswith("https:") else {}
-            request = client.build_request(
-                "POST", target.connect_url, content=body, headers=headers, extensions=extensions
+            https = parts.scheme == "https"
+            target = Target(
+                checked.address,
+                parts.port or (443 if https else 80),
+                checked.host if https else None,
             )
-            response = await client.send(request, stream=True)
-            try:
-                kept = await _first_bytes(response)
-            finally:
-                await response.aclose()
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            answer = await client.post(
+                target, request_head(path, headers, len(body)), body, KEEP_BODY_BYTES
+            )
     except TimeoutError:
         return Answer(None, _ms(started), None, f"timed out after {within:g}s", failure="timeout")
     except ForbiddenURL as refused:
         return Answer(None, _ms(started), None, f"refused: {refused}", failure="refused")
-    except httpx.HTTPError as error:
+    except (OSError, EOFError, ProtocolError) as error:  # refused, reset, closed, TLS, garbled
         reason = str(error) or "the connection was closed or reset"
         error_text = f"{type(error).__name__}: {reason}"[:1000]
         return Answer(None, _ms(started), None, error_text, failure="connection_error")
     return Answer(
-        response.status_code,
+        answer.status,
         _ms(started),
-        kept.decode("utf-8", errors="replace"),
+        answer.first_bytes.decode("utf-8", errors="replace"),
         None,
-        response.headers.get("retry-after"),
+        answer.headers.get("retry-after"),
     )
-
-
-async def _first_bytes(response: httpx.Response) -> bytes:
-    kept = b""
-    async for chunk in response.aiter_bytes():
-        kept += chunk
-        if len(kept) >= KEEP_BODY_BYTES:
-            break
-    return kept[:KEEP_BODY_BYTES]
 
 
 def _ms(started: float) -> int:

@@ -1,0 +1,174 @@
+"""The webhook HTTP/1.1 client against raw servers on 127.0.0.1: the answer shapes real
+receivers send, keep-alive reuse, and connections it must not reuse."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from app.webhooks.http1 import Http1Pool, ProtocolError, Target, request_head
+
+Reply = Callable[[bytes], bytes | None]  # request bytes -> raw answer (None: close)
+
+
+@asynccontextmanager
+async def raw_server(
+    reply: Reply, *, close_after_each: bool = False
+) -> AsyncIterator[tuple[Target, list[int]]]:
+    """Answers each request with ``reply(request)``; yields the target and, per connection,
+    how many requests it carried."""
+    per_connection: list[int] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        index = len(per_connection)
+        per_connection.append(0)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                body = await reader.readexactly(length)
+                per_connection[index] += 1
+                answer = reply(head + body)
+                if answer is None:
+                    break
+                writer.write(answer)
+                await writer.drain()
+                if close_after_each:  # as a server does when a kept connection times out
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield Target("127.0.0.1", port, None), per_connection
+    finally:
+        server.close()
+
+
+async def post(pool: Http1Pool, target: Target, body: bytes = b'{"a":1}') -> tuple[int, bytes]:
+    head = request_head("/hook?s=1", {"host": "receiver.test"}, len(body))
+    answer = await asyncio.wait_for(pool.post(target, head, body, keep_bytes=1024), 5)
+    return answer.status, answer.first_bytes
+
+
+async def test_keep_alive_connections_are_reused_for_sequential_posts() -> None:
+    ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    async with raw_server(lambda _: ok) as (target, per_connection):
+        pool = Http1Pool(max_idle=4)
+        for _ in range(5):
+            assert await post(pool, target) == (200, b"ok")
+        await pool.close()
+    assert per_connection == [5]
+
+
+async def test_the_request_carries_path_host_and_exact_body() -> None:
+    seen: list[bytes] = []
+
+    def record(request: bytes) -> bytes:
+        seen.append(request)
+        return b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n"
+
+    async with raw_server(record) as (target, _):
+        pool = Http1Pool(max_idle=1)
+        assert await post(pool, target, b'{"x":"\xc3\xa9"}') == (204, b"")
+        await pool.close()
+    head, _, body = seen[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /hook?s=1 HTTP/1.1\r\n")
+    assert b"host: receiver.test" in head and body == b'{"x":"\xc3\xa9"}'
+
+
+async def test_chunked_answers_are_read_through_and_kept_to_the_first_bytes() -> None:
+    chunked = (
+        b"HTTP/1.1 500 Internal Server Error\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n800\r\n" + b"x" * 0x800 + b"\r\n0\r\n\r\n"
+    )
+    async with raw_server(lambda _: chunked) as (target, per_connection):
+        pool = Http1Pool(max_idle=1)
+        status, first = await post(pool, target)
+        assert status == 500 and first == b"hello" + b"x" * 1019
+        assert (await post(pool, target))[0] == 500  # read to its end: the connection serves on
+        await pool.close()
+    assert per_connection == [2]
+
+
+async def test_interim_answers_are_skipped() -> None:
+    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n"
+    async with raw_server(lambda _: answer) as (target, _):
+        pool = Http1Pool(max_idle=1)
+        assert (await post(pool, target))[0] == 202
+        await pool.close()
+
+
+async def test_connection_close_and_http_1_0_are_not_reused() -> None:
+    answers = iter(
+        [
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        ]
+    )
+    async with raw_server(lambda _: next(answers)) as (target, per_connection):
+        pool = Http1Pool(max_idle=4)
+        for _ in range(3):
+            assert (await post(pool, target))[0] == 200
+        await pool.close()
+    assert per_connection == [1, 1, 1]
+
+
+async def test_a_body_to_the_end_of_the_connection_is_kept_and_the_connection_dropped() -> None:
+    def until_close(_: bytes) -> bytes:
+        return b"HTTP/1.1 200 OK\r\n\r\nall of it"
+
+    async with raw_server(until_close, close_after_each=True) as (target, _):
+        pool = Http1Pool(max_idle=4)
+        assert await post(pool, target) == (200, b"all of it")
+        assert not any(pool._idle.values())
+        await pool.close()
+
+
+async def test_an_idle_connection_the_server_closed_is_not_used_and_nothing_is_sent_twice() -> None:
+    served = 0
+
+    def once_then_close(_: bytes) -> bytes:
+        nonlocal served
+        served += 1
+        return b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+
+    async with raw_server(once_then_close, close_after_each=True) as (target, per_connection):
+        pool = Http1Pool(max_idle=4)
+        assert (await post(pool, target))[0] == 200
+        await asyncio.sleep(0.05)  # the server's FIN arrives at the idle connection
+        assert (await post(pool, target))[0] == 200
+        await pool.close()
+    assert served == 2 and per_connection == [1, 1]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 abc OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n",
+    ],
+)
+async def test_a_garbled_answer_is_a_protocol_error(garbage: bytes) -> None:
+    async with raw_server(lambda _: garbage) as (target, _):
+        pool = Http1Pool(max_idle=1)
+        with pytest.raises(ProtocolError):
+            await post(pool, target)
+        assert not any(pool._idle.values()), "a connection in doubt is never kept"
+        await pool.close()
+
+
+async def test_a_reset_or_closed_connection_is_an_error_not_an_answer() -> None:
+    async with raw_server(lambda _: None) as (target, _):
+        pool = Http1Pool(max_idle=1)
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            await post(pool, target)
+        await pool.close()
