@@ -74,7 +74,7 @@ class Http1Pool:
 
     max_idle: int
     _idle: dict[Target, list[_Connection]] = field(default_factory=lambda: defaultdict(list))
-    _tls: ssl.SSLContext | None = None
+    tls: ssl.SSLContext | None = None  # whom to trust; unset: the system's CAs
 
     async def post(
         self, target: Target, request_head: bytes, body: bytes, keep_bytes: int
@@ -110,12 +110,12 @@ class Http1Pool:
         if target.tls_hostname is None:
             reader, writer = await asyncio.open_connection(target.address, target.port)
         else:
-            if self._tls is None:
-                self._tls = ssl.create_default_context()
+            if self.tls is None:
+                self.tls = ssl.create_default_context()
             reader, writer = await asyncio.open_connection(
                 target.address,
                 target.port,
-                ssl=self._tls,
+                ssl=self.tls,
                 server_hostname=target.tls_hostname,  # verified against the URL's host
             )
         return _Connection(reader, writer)

@@ -4,10 +4,13 @@ receivers send, keep-alive reuse, and connections it must not reuse."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import trustme
 
 from app.webhooks.http1 import Http1Pool, ProtocolError, Target, request_head
 
@@ -172,3 +175,41 @@ async def test_a_reset_or_closed_connection_is_an_error_not_an_answer() -> None:
         with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
             await post(pool, target)
         await pool.close()
+
+
+@asynccontextmanager
+async def tls_server(hostname: str) -> AsyncIterator[tuple[int, trustme.CA]]:
+    """An HTTPS receiver with a certificate for ``hostname`` from a CA of the test's own."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(hostname).configure_cert(context)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntls")
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    try:
+        yield server.sockets[0].getsockname()[1], ca
+    finally:
+        server.close()
+
+
+async def test_tls_is_verified_against_the_urls_host_not_the_address() -> None:
+    async with tls_server("receiver.test") as (port, ca):
+        trusting = ssl.create_default_context()
+        ca.configure_trust(trusting)
+        pool = Http1Pool(max_idle=1, tls=trusting)
+        right = Target("127.0.0.1", port, tls_hostname="receiver.test")
+        assert await post(pool, right) == (200, b"tls")
+        wrong = Target("127.0.0.1", port, tls_hostname="elsewhere.test")
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await post(pool, wrong)
+        await pool.close()
+        default = Http1Pool(max_idle=1)  # the system's CAs: a private CA is not trusted
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await post(default, right)
+        await default.close()
