@@ -85,6 +85,8 @@ async def end_to_end(writer: str, reader: str, rate: int, seconds: float) -> dic
             "-t1",
             f"-c{CONNECTIONS}",
             f"-d{int(seconds)}s",
+            "-H",
+            f"Authorization: {AUTH_HEADERS['Authorization']}",
             "-s",
             str(PACED),
             writer,
