@@ -45,40 +45,32 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if json_depth_exceeds(body, self.max_json_depth):
-            response = problem_response(
-                None,
-                400,
-                "json-too-deep",
-                "JSON nested too deeply",
-                f"objects and arrays may be nested {self.max_json_depth} levels deep at most",
-                instance=scope["path"],
-            )
-            await response(scope, receive, send)
-            return
-        if json_holds_nul(body):
-            response = problem_response(
-                None,
-                422,
-                "nul-character",
-                "NUL character",
-                "text may not contain U+0000 (\\u0000): it cannot be stored",
-                instance=scope["path"],
-            )
-            await response(scope, receive, send)
+        refusal = self._refusal(body)
+        if refusal is not None:
+            await _refuse(scope, receive, send, *refusal)
             return
         await self.app(scope, _replay(body, receive), send)
 
+    def _refusal(self, body: bytes) -> tuple[int, str, str, str] | None:
+        if json_depth_exceeds(body, self.max_json_depth):
+            depth = self.max_json_depth
+            detail = f"objects and arrays may be nested {depth} levels deep at most"
+            return 400, "json-too-deep", "JSON nested too deeply", detail
+        if json_holds_nul(body):
+            detail = "text may not contain U+0000 (\\u0000): it cannot be stored"
+            return 422, "nul-character", "NUL character", detail
+        return None
+
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            None,
-            413,
-            "body-too-large",
-            "Request body too large",
-            f"the body may hold at most {self.max_body_bytes} bytes",
-            instance=scope["path"],
-        )
-        await response(scope, receive, send)
+        detail = f"the body may hold at most {self.max_body_bytes} bytes"
+        await _refuse(scope, receive, send, 413, "body-too-large", "Request body too large", detail)
+
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, status: int, slug: str, title: str, detail: str
+) -> None:
+    response = problem_response(None, status, slug, title, detail, instance=scope["path"])
+    await response(scope, receive, send)
 
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import pytest
 import websockets
@@ -15,19 +14,7 @@ from app.settings import Settings
 from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import bulk_append, sequenced
 from tests.support.servers import uvicorn_in_thread
-
-
-def small_buffer_socket(base: str) -> socket.socket:
-    """A client socket that takes little before pushing back, as a slow reader's would."""
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-    host, port = base.removeprefix("http://").split(":")
-    client.connect((host, int(port)))
-    return client
-
-
-def ws_url(base: str, query: str = "") -> str:
-    return base.replace("http://", "ws://") + "/ws/events" + (f"?{query}" if query else "")
+from tests.support.sockets import small_buffer_socket, ws_url
 
 
 async def receive_seqs(

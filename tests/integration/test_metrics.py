@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.support.consumers import caught_up, status
 from tests.support.receiver import fail_first
 from tests.support.relay import bulk_append, sequenced
 from tests.support.servers import uvicorn_in_thread
+from tests.support.sockets import small_buffer_socket, ws_url
 from tests.support.ward import ADMIT, vitals
 from tests.support.webhooks import (
     WebhookReceiver,
@@ -191,19 +191,6 @@ async def test_webhook_attempts_are_counted_by_outcome(client: httpx.AsyncClient
         "success": 1,
         "http_4xx": 0,
     }
-
-
-def ws_url(base: str, query: str = "") -> str:
-    return base.replace("http://", "ws://") + "/ws/events" + (f"?{query}" if query else "")
-
-
-def small_buffer_socket(base: str) -> socket.socket:
-    """A client socket that takes little before pushing back, as a slow reader's would."""
-    client = socket.socket()
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
-    host, port = base.removeprefix("http://").split(":")
-    client.connect((host, int(port)))
-    return client
 
 
 async def test_websocket_clients_are_counted_while_connected(
