@@ -10,6 +10,7 @@ BENCHMARKS = {
     "relay": "bench.relay",
     "projection": "bench.projection",
     "webhooks": "bench.webhooks",
+    "overhead": "bench.overhead",
 }
 
 
