@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     consumer_batch_size: int = Field(
         default=1000, ge=1, description="Log events a view or action takes per batch at most."
     )
+    consumer_min_interval_seconds: float = Field(
+        default=0.01,
+        ge=0,
+        description="Under load, a consumer caught up with the log starts at most one batch"
+        " per interval, so batches grow instead of multiplying; 0 turns pacing off.",
+    )
     consumer_backoff_initial_seconds: float = Field(
         default=0.1, gt=0, description="First retry delay of a failing consumer (then doubles)."
     )

@@ -120,6 +120,7 @@ def build_workers(
     consumer_settings = ConsumerSettings(
         batch_size=settings.consumer_batch_size,
         poll_interval=settings.relay_poll_seconds,
+        min_interval=settings.consumer_min_interval_seconds,
         backoff_initial=settings.consumer_backoff_initial_seconds,
         backoff_max=settings.consumer_backoff_max_seconds,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -217,3 +218,37 @@ async def test_one_process_leads_each_consumer(
             "welcome",
         ]
         assert await balance(client, "a1") == ledger.BONUS
+
+
+async def test_under_a_stream_of_events_batches_are_paced_but_a_lone_event_is_not(
+    settings: Settings, database_url: str
+) -> None:
+    from app.main import create_app
+
+    paced = settings.model_copy(update={"consumer_min_interval_seconds": 1.0})
+    app = create_app(paced, service=ledger.service, database_url=database_url)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://sluice.test"
+        ) as http,
+    ):
+        http.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
+        (worker,) = [w for w in app.state.workers.consumers if w.name == "deposits"]
+        await open_account(http, "a1")
+        await caught_up(http, "welcome")  # its bonus deposit is in the log
+        await caught_up(http, "deposits")
+        await asyncio.sleep(1.2)  # quiet for longer than the interval
+
+        started = time.monotonic()
+        await deposit(http, "a1", 1)
+        await caught_up(http, "deposits")
+        assert time.monotonic() - started < 0.8, "a lone event waited for the pace"
+
+        batches_before = worker.batches
+        for _ in range(10):  # a stream: each deposit sequenced before the next is sent
+            await deposit(http, "a1", 1)
+        await caught_up(http, "deposits")
+        assert worker.batches - batches_before <= 3, "one batch per event: no pacing"
+        counts = (await http.get("/views/deposits/a1")).json()
+    assert counts["deposits"] == 1 + 1 + 10  # the bonus, the lone one, the stream
