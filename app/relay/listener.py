@@ -37,7 +37,8 @@ class Listener:
         return event
 
     def on_payload(self, channel: str, reader: Callable[[str], None]) -> None:
-        """Call ``reader(payload)`` for every notification on ``channel`` (then wake it)."""
+        """Call ``reader(payload)`` for every notification on ``channel`` (then wake it), and
+        ``reader("")`` after each (re)connection: anything may have been missed."""
         self._readers[channel].append(reader)
 
     def wake_local(self, channel: str) -> None:
@@ -73,7 +74,10 @@ class Listener:
             for channel in self.channels:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.connected.set()
-            self._wake(self.channels)  # anything may have happened while we were not listening
+            for readers in self._readers.values():  # anything may have happened meanwhile
+                for reader in readers:
+                    reader("")
+            self._wake(self.channels)
             async for notification in conn.notifies():
                 for reader in self._readers.get(notification.channel, ()):
                     reader(notification.payload)

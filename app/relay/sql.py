@@ -13,7 +13,7 @@ inserted after version n committed, so its outbox row has a larger id.
 """
 
 OUTBOX_CHANNEL = "sluice_outbox"  # the journal notifies here after each append
-LOG_CHANNEL = "sluice_log"  # the sequencer notifies here with the new head seq
+LOG_CHANNEL = "sluice_log"  # the sequencer notifies the new head (and small batches' rows)
 CHECKPOINT_CHANNEL = "sluice_checkpoints"  # a consumer moved: payload "name:position"
 CONTROL_CHANNEL = "sluice_consumers"  # an operator paused, resumed or skipped: payload name
 TIMER_CHANNEL = "sluice_timers"  # a timer was scheduled
@@ -32,6 +32,14 @@ TRY_LOCK = "SELECT pg_try_advisory_lock(%s)"
 # session is told to probe the primary key instead.
 SESSION_SETUP = "SET enable_hashjoin = off; SET enable_mergejoin = off"
 
+# The NOTIFY carries the new head and, when the batch is small enough to fit a notification
+# (PostgreSQL refuses payloads of 8000 bytes or more), the sequenced rows themselves: each
+# process's log hub then serves its WebSocket clients straight from the notification instead
+# of reading the rows back, a round trip (and the reader's time) off every event's path.
+# A bigger batch, under heavy load, notifies the head alone and readers query as before.
+LOG_PAYLOAD_MAX_BYTES = 7900
+LOG_PAYLOAD_MAX_EVENTS = 32  # past this the rows rarely fit: do not build JSON to discard it
+
 SEQUENCE_BATCH = f"""
 WITH head AS (
     SELECT COALESCE(max(seq), 0) AS seq FROM events
@@ -46,12 +54,25 @@ WITH head AS (
     UPDATE events SET seq = numbered.seq
     FROM numbered
     WHERE events.id = numbered.event_row_id
-    RETURNING events.seq
+    RETURNING events.seq, events.event_id, events.entity_type, events.entity_id,
+              events.version, events.type, events.schema_version, events.data,
+              events.metadata, events.recorded_at
+), batch AS (
+    SELECT count(*) AS taken, max(seq) AS head FROM sequenced
+), tail AS (
+    SELECT json_agg(json_build_array(
+               seq, event_id, entity_type, entity_id, version, type, schema_version, data,
+               metadata, recorded_at) ORDER BY seq)::text AS rows
+    FROM sequenced
+    WHERE (SELECT taken FROM batch) <= {LOG_PAYLOAD_MAX_EVENTS}
 )
-SELECT taken, head, pg_notify('{LOG_CHANNEL}', head::text)
-FROM (SELECT count(*) AS taken, max(seq) AS head FROM sequenced) AS batch
+SELECT taken, head, pg_notify('{LOG_CHANNEL}', CASE
+    WHEN octet_length(tail.rows) <= {LOG_PAYLOAD_MAX_BYTES} THEN head || ' ' || tail.rows
+    ELSE head::text END)
+FROM batch, tail
 WHERE taken > 0
 """
+
 
 # What the sequencer has yet to number, for metrics: how many rows, and how long the oldest has
 # waited (its event's recorded_at; the outbox row itself keeps no time).

@@ -1,5 +1,9 @@
 """The log hub: each process follows the log's head and keeps the recent tail in memory.
 
+The sequencer's notification usually carries the events it numbered: the hub takes them from
+there when they continue what it holds, and reads the journal only when they do not (a batch
+too big to ride along, a notification missed while reconnecting) or when a poll comes due.
+
 Subscribers never receive events pushed at them: each one pulls "everything after my cursor"
 from the hub's buffer, or from the journal when its cursor is older than the buffer. So the
 switch from catch-up to live has no seam where an event could be missed or repeated: the
@@ -39,11 +43,14 @@ class LogHub:
         self.head = 0
         self.deepest_queue = 0  # the fullest any subscriber's send queue has been
         self.slow_closed = 0  # subscribers closed (4008) for not keeping up
+        self.journal_reads = 0  # reads of the journal (the rest came with notifications)
         self._buffer: deque[LogEntry] = deque(maxlen=buffer_size)
         self._advanced = asyncio.Event()
+        self._behind = asyncio.Event()  # the log is (or may be) ahead of what is held
         self._task: asyncio.Task[None] | None = None
         self._watchers = 0
         self._watched = asyncio.Event()
+        listener.on_payload(LOG_CHANNEL, self.heard)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="sluice-log-hub")
@@ -87,30 +94,48 @@ class LogHub:
             return
         await wait_for(advanced, seconds)
 
-    async def _follow(self) -> None:
-        waker = self.listener.waker(LOG_CHANNEL)
+    def heard(self, payload: str) -> None:
+        """A sequencer's notification: take the events it carries if they continue the
+        buffer; otherwise (or for a bare wake-up) let the follower read the journal."""
+        if self._watchers == 0:
+            return
         try:
-            while True:
-                await self._watched.wait()
-                waker.clear()
-                try:
-                    loaded = await self._load_new()
-                except (psycopg.Error, OSError) as error:
-                    log.warning("log hub cannot read the log (%s); retrying", error)
-                    await asyncio.sleep(self.poll_interval)
-                    continue
-                if loaded < self.page_size:
-                    await wait_for(waker, self.poll_interval)
-        finally:
-            self.listener.forget(waker)
+            head, entries = self.event_log.notified_entries(payload) if payload else (0, [])
+        except (ValueError, TypeError, KeyError) as error:
+            log.warning("log hub ignores a notification it cannot read (%s)", error)
+            self._behind.set()
+            return
+        fresh = [entry for entry in entries if entry.seq > self.head]  # a read got some first
+        if fresh and fresh[0].seq == self.head + 1:
+            self._append(fresh)
+        if not payload or head > self.head:
+            self._behind.set()
+
+    async def _follow(self) -> None:
+        while True:
+            await self._watched.wait()
+            self._behind.clear()
+            try:
+                loaded = await self._load_new()
+            except (psycopg.Error, OSError) as error:
+                log.warning("log hub cannot read the log (%s); retrying", error)
+                await asyncio.sleep(self.poll_interval)
+                continue
+            if loaded < self.page_size:
+                await wait_for(self._behind, self.poll_interval)
 
     async def _load_new(self) -> int:
+        self.journal_reads += 1
         entries = await self.event_log.read_entries(self.head, self.page_size)
-        if entries:
-            if self._buffer and entries[0].seq != self._buffer[-1].seq + 1:
-                self._buffer.clear()  # only a gapless run is kept, so indexes stay seq-based
-            self._buffer.extend(entries)
-            self.head = entries[-1].seq
-            advanced, self._advanced = self._advanced, asyncio.Event()
-            advanced.set()
+        self._append([entry for entry in entries if entry.seq > self.head])  # heard meanwhile
         return len(entries)
+
+    def _append(self, entries: list[LogEntry]) -> None:
+        if not entries:
+            return
+        if self._buffer and entries[0].seq != self._buffer[-1].seq + 1:
+            self._buffer.clear()  # only a gapless run is kept, so indexes stay seq-based
+        self._buffer.extend(entries)
+        self.head = entries[-1].seq
+        advanced, self._advanced = self._advanced, asyncio.Event()
+        advanced.set()

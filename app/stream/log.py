@@ -6,9 +6,10 @@ Events are upcast to their current schema on the way out, so readers see one sha
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -27,6 +28,20 @@ LIMIT %(limit)s
 """
 
 HEAD = "SELECT COALESCE(max(seq), 0) FROM events"
+
+# The columns of a row in the sequencer's notification (app/relay/sql.py), in order.
+NOTIFIED_COLUMNS = (
+    "seq",
+    "event_id",
+    "entity_type",
+    "entity_id",
+    "version",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "recorded_at",
+)
 
 BY_SEQ = """
 SELECT seq, event_id, entity_type, entity_id, version, type, schema_version, data, metadata,
@@ -102,10 +117,19 @@ class EventLog:
     async def read_entries(self, after: int, limit: int) -> list[LogEntry]:
         """Every event after ``after`` (unfiltered, so the cursor moves even past
         non-matching stretches), each serialized once."""
-        return [
-            LogEntry(e.seq or 0, e.type, _entity_type(e), e.subject, e.model_dump_json())
-            for e in await self.read(after, limit)
+        return [_entry(event) for event in await self.read(after, limit)]
+
+    def notified_entries(self, payload: str) -> tuple[int, list[LogEntry]]:
+        """The head a sequencer's notification announced, and the events it carried (none
+        when the batch was too big to ride along). Raises ValueError on a foreign payload."""
+        head, _, rows = payload.partition(" ")
+        if not rows:
+            return int(head), []
+        events = [
+            self._cloud_event(dict(zip(NOTIFIED_COLUMNS, row, strict=True)))
+            for row in json.loads(rows)
         ]
+        return int(head), [_entry(event) for event in events]
 
     async def by_seq(self, seqs: list[int]) -> dict[int, CloudEvent]:
         """These events, keyed by seq (for webhook bodies)."""
@@ -137,8 +161,14 @@ class EventLog:
         )
 
 
-def _entity_type(event: CloudEvent) -> str:
-    return event.type.split(".", 1)[0]
+def _entry(event: CloudEvent) -> LogEntry:
+    return LogEntry(
+        event.seq or 0,
+        event.type,
+        event.type.split(".", 1)[0],
+        event.subject,
+        event.model_dump_json(),
+    )
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -146,4 +176,7 @@ def _uuid(value: Any) -> uuid.UUID:
 
 
 def _time(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    """In UTC, whatever the session's time zone: a row read back and the same row carried
+    by a notification must serialize alike."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.astimezone(UTC)
