@@ -23,6 +23,7 @@ from app.api.metrics import router as metrics_router
 from app.api.openapi import install_openapi, operation_id
 from app.api.problems import install_problem_handlers
 from app.console import console_files
+from app.db import jsonb
 from app.db.runtime import resolve_database_url
 from app.db.urls import libpq_url
 from app.journal.commands import CommandRunner, RunnerSettings
@@ -73,6 +74,7 @@ def create_app(
             max_size=settings.pool_max_size,
             timeout=settings.db_timeout_seconds,
             kwargs={"autocommit": True},
+            configure=jsonb.configure,
             open=False,
             name="sluice",
         )

@@ -6,7 +6,6 @@ Events are upcast to their current schema on the way out, so readers see one sha
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from app.db import jsonb
 from app.journal.cloudevents import CloudEvent, cloud_event
 from app.sdk.service import Service
 
@@ -127,7 +127,7 @@ class EventLog:
             return int(head), []
         events = [
             self._cloud_event(dict(zip(NOTIFIED_COLUMNS, row, strict=True)))
-            for row in json.loads(rows)
+            for row in jsonb.loads(rows)
         ]
         return int(head), [_entry(event) for event in events]
 
