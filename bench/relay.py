@@ -32,6 +32,7 @@ import websockets
 from app.relay.listener import Listener
 from app.relay.sequencer import Sequencer
 from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
+from bench.append import VITALS
 from bench.database import bench_database
 from bench.report import median, percentile, table
 from bench.servers import admit_patients, sluice_server
@@ -43,15 +44,6 @@ CONNECTIONS = 50  # enough that pausing connections can offer 1,000 commands/s
 EXPECTED_LATENCY_MS = 8  # each connection pauses after a response: rate = conns / (pause + rtt)
 PROBE_EVERY = 0.02  # seconds between the probe's own timed commands
 PROBE_PATIENT = {"name": "Probe", "ward": "W1", "bed": "probe"}
-VITALS = {
-    "respiration_rate": 18,
-    "spo2": 96,
-    "on_oxygen": False,
-    "systolic_bp": 118,
-    "pulse": 84,
-    "consciousness": "A",
-    "temperature": 37.2,
-}
 
 
 async def notify_round_trips(url: str, samples: int = 500, pause: float = 0.0) -> list[float]:

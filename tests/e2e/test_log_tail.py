@@ -7,7 +7,9 @@ The hub must serve them without reading the journal, serve exactly what a read w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import psycopg
@@ -16,6 +18,7 @@ import websockets
 from app.main import create_app
 from app.relay.sql import LOG_CHANNEL
 from app.settings import Settings
+from app.stream.hub import LogHub
 from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import bulk_append, sequenced
 from tests.support.servers import uvicorn_in_thread
@@ -27,24 +30,30 @@ async def receive(ws: websockets.ClientConnection, count: int) -> list[dict]:
         return [json.loads(await ws.recv()) for _ in range(count)]
 
 
-def no_polls(settings: Settings) -> Settings:
-    """Polls would read the journal on their own schedule: only notifications may count."""
-    return settings.model_copy(update={"relay_poll_seconds": 30.0})
+@contextlib.asynccontextmanager
+async def live_client(
+    settings: Settings, database_url: str
+) -> AsyncIterator[tuple[LogHub, str, websockets.ClientConnection]]:
+    """A served app and a live WebSocket client on it, attached and past its first read.
+    Polls would read the journal on their own schedule: only notifications may count."""
+    quiet = settings.model_copy(update={"relay_poll_seconds": 30.0})
+    app = create_app(quiet, database_url=database_url)
+    with uvicorn_in_thread(app) as base:
+        async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
+            await asyncio.sleep(0.3)
+            yield app.state.hub, base, ws
 
 
 async def test_small_batches_come_with_the_notification_as_a_read_would_serve_them(
     settings: Settings, database_url: str
 ) -> None:
-    app = create_app(no_polls(settings), database_url=database_url)
-    with uvicorn_in_thread(app) as base:
-        async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
-            await asyncio.sleep(0.3)  # attached, and its first read done
-            reads_before = app.state.hub.journal_reads
-            live = []
-            for i in range(20):  # one batch each: every notification carries its event
-                await bulk_append(database_url, entities=1, per_entity=1, prefix=f"one{i}")
-                live += await receive(ws, 1)
-            assert app.state.hub.journal_reads == reads_before, "a batch was read back"
+    async with live_client(settings, database_url) as (hub, base, ws):
+        reads_before = hub.journal_reads
+        live = []
+        for i in range(20):  # one batch each: every notification carries its event
+            await bulk_append(database_url, entities=1, per_entity=1, prefix=f"one{i}")
+            live += await receive(ws, 1)
+        assert hub.journal_reads == reads_before, "a batch was read back"
         async with httpx.AsyncClient(base_url=base, headers=AUTH_HEADERS) as http:
             page = (await http.get("/events", params={"after": 0, "limit": 100})).json()
     assert [event["seq"] for event in live] == list(range(1, 21))
@@ -54,28 +63,22 @@ async def test_small_batches_come_with_the_notification_as_a_read_would_serve_th
 async def test_a_batch_too_big_to_ride_along_is_read_from_the_journal(
     settings: Settings, database_url: str
 ) -> None:
-    app = create_app(no_polls(settings), database_url=database_url)
-    with uvicorn_in_thread(app) as base:
-        async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
-            await asyncio.sleep(0.3)
-            reads_before = app.state.hub.journal_reads
-            await bulk_append(database_url, entities=1, per_entity=200)  # one batch of 200
-            seqs = [event["seq"] for event in await receive(ws, 200)]
-            assert app.state.hub.journal_reads > reads_before
+    async with live_client(settings, database_url) as (hub, _, ws):
+        reads_before = hub.journal_reads
+        await bulk_append(database_url, entities=1, per_entity=200)  # one batch of 200
+        seqs = [event["seq"] for event in await receive(ws, 200)]
+        assert hub.journal_reads > reads_before
     assert seqs == list(range(1, 201))
 
 
 async def test_a_foreign_notification_on_the_log_channel_harms_nothing(
     settings: Settings, database_url: str
 ) -> None:
-    app = create_app(no_polls(settings), database_url=database_url)
-    with uvicorn_in_thread(app) as base:
-        async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
-            await asyncio.sleep(0.3)
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                for payload in ("garbage", "7 [1,2]", '3 [["x"]]', "99999"):
-                    conn.execute("SELECT pg_notify(%s, %s)", [LOG_CHANNEL, payload])
-            await bulk_append(database_url, entities=3, per_entity=1)
-            await sequenced(database_url, 3)
-            seqs = [event["seq"] for event in await receive(ws, 3)]
+    async with live_client(settings, database_url) as (_, _, ws):
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for payload in ("garbage", "7 [1,2]", '3 [["x"]]', "5 {bad", "99999"):
+                conn.execute("SELECT pg_notify(%s, %s)", [LOG_CHANNEL, payload])
+        await bulk_append(database_url, entities=3, per_entity=1)
+        await sequenced(database_url, 3)
+        seqs = [event["seq"] for event in await receive(ws, 3)]
     assert seqs == [1, 2, 3]
