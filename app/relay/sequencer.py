@@ -49,6 +49,9 @@ class Sequencer:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.standby_interval = standby_interval
+        # Notifications carry the batch's rows only while the queue is under this share full
+        # (see sql.SEQUENCE_BATCH); 0 sends the head alone.
+        self.rows_in_notify_below = 0.01
         self.stats = SequencerStats()
         self._task: asyncio.Task[None] | None = None
 
@@ -101,7 +104,8 @@ class Sequencer:
 
     async def sequence_once(self, conn: AsyncConnection) -> int:
         """Number one batch of committed outbox rows; returns how many were taken."""
-        cursor = await conn.execute(sql.SEQUENCE_BATCH, {"limit": self.batch_size})
+        params = {"limit": self.batch_size, "queue_limit": self.rows_in_notify_below}
+        cursor = await conn.execute(sql.SEQUENCE_BATCH, params)
         row = await cursor.fetchone()
         if row is None:
             return 0

@@ -37,6 +37,10 @@ SESSION_SETUP = "SET enable_hashjoin = off; SET enable_mergejoin = off"
 # process's log hub then serves its WebSocket clients straight from the notification instead
 # of reading the rows back, a round trip (and the reader's time) off every event's path.
 # A bigger batch, under heavy load, notifies the head alone and readers query as before.
+# So does every batch while PostgreSQL's notification queue is more than %(queue_limit)s full:
+# a listener that stops reading (a frozen process) holds the queue back for everyone, and at
+# full size (8 GB) every NOTIFY, the sequencer's included, fails. The rows fill it ~400x
+# faster than a bare head; the guard leaves that case where it was without them.
 LOG_PAYLOAD_MAX_BYTES = 7900
 LOG_PAYLOAD_MAX_EVENTS = 32  # past this the rows rarely fit: do not build JSON to discard it
 
@@ -67,7 +71,9 @@ WITH head AS (
     WHERE (SELECT taken FROM batch) <= {LOG_PAYLOAD_MAX_EVENTS}
 )
 SELECT taken, head, pg_notify('{LOG_CHANNEL}', CASE
-    WHEN octet_length(tail.rows) <= {LOG_PAYLOAD_MAX_BYTES} THEN head || ' ' || tail.rows
+    WHEN octet_length(tail.rows) <= {LOG_PAYLOAD_MAX_BYTES}
+         AND pg_notification_queue_usage() < %(queue_limit)s
+    THEN head || ' ' || tail.rows
     ELSE head::text END)
 FROM batch, tail
 WHERE taken > 0

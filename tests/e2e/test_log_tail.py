@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 import httpx
 import psycopg
 import websockets
+from fastapi import FastAPI
 
 from app.main import create_app
 from app.relay.sql import LOG_CHANNEL
 from app.settings import Settings
-from app.stream.hub import LogHub
 from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import bulk_append, sequenced
 from tests.support.servers import uvicorn_in_thread
@@ -33,7 +33,7 @@ async def receive(ws: websockets.ClientConnection, count: int) -> list[dict]:
 @contextlib.asynccontextmanager
 async def live_client(
     settings: Settings, database_url: str
-) -> AsyncIterator[tuple[LogHub, str, websockets.ClientConnection]]:
+) -> AsyncIterator[tuple[FastAPI, str, websockets.ClientConnection]]:
     """A served app and a live WebSocket client on it, attached and past its first read.
     Polls would read the journal on their own schedule: only notifications may count."""
     quiet = settings.model_copy(update={"relay_poll_seconds": 30.0})
@@ -41,13 +41,14 @@ async def live_client(
     with uvicorn_in_thread(app) as base:
         async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
             await asyncio.sleep(0.3)
-            yield app.state.hub, base, ws
+            yield app, base, ws
 
 
 async def test_small_batches_come_with_the_notification_as_a_read_would_serve_them(
     settings: Settings, database_url: str
 ) -> None:
-    async with live_client(settings, database_url) as (hub, base, ws):
+    async with live_client(settings, database_url) as (app, base, ws):
+        hub = app.state.hub
         reads_before = hub.journal_reads
         live = []
         for i in range(20):  # one batch each: every notification carries its event
@@ -63,7 +64,8 @@ async def test_small_batches_come_with_the_notification_as_a_read_would_serve_th
 async def test_a_batch_too_big_to_ride_along_is_read_from_the_journal(
     settings: Settings, database_url: str
 ) -> None:
-    async with live_client(settings, database_url) as (hub, _, ws):
+    async with live_client(settings, database_url) as (app, _, ws):
+        hub = app.state.hub
         reads_before = hub.journal_reads
         await bulk_append(database_url, entities=1, per_entity=200)  # one batch of 200
         seqs = [event["seq"] for event in await receive(ws, 200)]
@@ -82,3 +84,19 @@ async def test_a_foreign_notification_on_the_log_channel_harms_nothing(
         await sequenced(database_url, 3)
         seqs = [event["seq"] for event in await receive(ws, 3)]
     assert seqs == [1, 2, 3]
+
+
+async def test_while_the_notification_queue_fills_up_batches_notify_the_head_alone(
+    settings: Settings, database_url: str
+) -> None:
+    """A listener that stops reading holds PostgreSQL's notification queue back; near full,
+    every NOTIFY fails. Past the limit the rows stay out of the notification (here the limit
+    is 0, as if the queue were already that full) and the hub reads them instead."""
+    async with live_client(settings, database_url) as (app, _, ws):
+        app.state.sequencer.rows_in_notify_below = 0.0
+        hub = app.state.hub
+        reads_before = hub.journal_reads
+        for i in range(3):
+            await bulk_append(database_url, entities=1, per_entity=1, prefix=f"one{i}")
+            assert [event["seq"] for event in await receive(ws, 1)] == [i + 1]
+        assert hub.journal_reads >= reads_before + 3, "the rows still rode in the notification"
