@@ -125,8 +125,8 @@ class LogHub:
                 await wait_for(self._behind, self.poll_interval)
 
     async def _load_new(self) -> int:
-        self.journal_reads += 1
         entries = await self.event_log.read_entries(self.head, self.page_size)
+        self.journal_reads += 1
         self._append([entry for entry in entries if entry.seq > self.head])  # heard meanwhile
         return len(entries)
 

@@ -40,7 +40,9 @@ async def live_client(
     app = create_app(quiet, database_url=database_url)
     with uvicorn_in_thread(app) as base:
         async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
-            await asyncio.sleep(0.3)
+            async with asyncio.timeout(10):  # attached, and its first read done
+                while app.state.hub.journal_reads == 0:  # noqa: ASYNC110 - another thread's loop
+                    await asyncio.sleep(0.02)
             yield app, base, ws
 
 
