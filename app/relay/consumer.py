@@ -98,7 +98,7 @@ class ConsumerWorker:
         self.narrow_until = 0  # after an unattributed batch failure: one event at a time
         self._control = asyncio.Event()
         self._prefetched: tuple[int, int, asyncio.Task[list[Row]]] | None = None
-        self._caught_up_at = float("-inf")  # when a batch last reached the head
+        self.caught_up_at = float("-inf")  # when a batch last reached the head
         self.batches = 0  # ranges taken from the log
         self._task: asyncio.Task[None] | None = None
         leadership.want(self.name)
@@ -151,7 +151,7 @@ class ConsumerWorker:
         upto, rows = await self._read(position, upto)
         self.batches += 1
         if upto >= head:
-            self._caught_up_at = time.monotonic()
+            self.caught_up_at = time.monotonic()
         following = min(head, upto + self.settings.batch_size)
         if following > upto and self.narrow_until <= upto:
             # Read the next range while this one is applied: the database's time on one
@@ -202,7 +202,7 @@ class ConsumerWorker:
         head, so an event after a quiet spell goes at once and a backlog drains at full
         speed; a view's freshness under load costs at most ``min_interval``.
         """
-        wait = self._caught_up_at + self.settings.min_interval - time.monotonic()
+        wait = self.caught_up_at + self.settings.min_interval - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
 

@@ -225,7 +225,7 @@ async def test_under_a_stream_of_events_batches_are_paced_but_a_lone_event_is_no
 ) -> None:
     from app.main import create_app
 
-    paced = settings.model_copy(update={"consumer_min_interval_seconds": 1.0})
+    paced = settings.model_copy(update={"consumer_min_interval_seconds": 2.0})
     app = create_app(paced, service=ledger.service, database_url=database_url)
     async with (
         app.router.lifespan_context(app),
@@ -238,12 +238,16 @@ async def test_under_a_stream_of_events_batches_are_paced_but_a_lone_event_is_no
         await open_account(http, "a1")
         await caught_up(http, "welcome")  # its bonus deposit is in the log
         await caught_up(http, "deposits")
-        await asyncio.sleep(1.2)  # quiet for longer than the interval
+        async with asyncio.timeout(10):  # quiet (no batch at all) for longer than the interval
+            while (quiet := time.monotonic() - worker.caught_up_at) < 2.2:  # noqa: ASYNC110
+                await asyncio.sleep(2.2 - quiet)
 
         started = time.monotonic()
         await deposit(http, "a1", 1)
         await caught_up(http, "deposits")
-        assert time.monotonic() - started < 0.8, "a lone event waited for the pace"
+        # Polls every 0.2 s while idle: pacing from those instead of from the last batch
+        # would hold this event for most of the 2 s interval.
+        assert time.monotonic() - started < 1.5, "a lone event waited for the pace"
 
         batches_before = worker.batches
         for _ in range(10):  # a stream: each deposit sequenced before the next is sent
