@@ -37,12 +37,26 @@ SESSION_SETUP = "SET enable_hashjoin = off; SET enable_mergejoin = off"
 # process's log hub then serves its WebSocket clients straight from the notification instead
 # of reading the rows back, a round trip (and the reader's time) off every event's path.
 # A bigger batch, under heavy load, notifies the head alone and readers query as before.
-# So does every batch while PostgreSQL's notification queue is more than %(queue_limit)s full:
+# So does every batch while PostgreSQL's notification queue is fuller than the sequencer's
+# limit (1%):
 # a listener that stops reading (a frozen process) holds the queue back for everyone, and at
 # full size (8 GB) every NOTIFY, the sequencer's included, fails. The rows fill it ~400x
 # faster than a bare head; the guard leaves that case where it was without them.
 LOG_PAYLOAD_MAX_BYTES = 7900
 LOG_PAYLOAD_MAX_EVENTS = 32  # past this the rows rarely fit: do not build JSON to discard it
+# Each notified row is a JSON array of these columns, in this order (app/stream/log.py reads it).
+NOTIFIED_COLUMNS = (
+    "seq",
+    "event_id",
+    "entity_type",
+    "entity_id",
+    "version",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "recorded_at",
+)
 
 SEQUENCE_BATCH = f"""
 WITH head AS (
@@ -58,15 +72,11 @@ WITH head AS (
     UPDATE events SET seq = numbered.seq
     FROM numbered
     WHERE events.id = numbered.event_row_id
-    RETURNING events.seq, events.event_id, events.entity_type, events.entity_id,
-              events.version, events.type, events.schema_version, events.data,
-              events.metadata, events.recorded_at
+    RETURNING {", ".join(f"events.{column}" for column in NOTIFIED_COLUMNS)}
 ), batch AS (
     SELECT count(*) AS taken, max(seq) AS head FROM sequenced
 ), tail AS (
-    SELECT json_agg(json_build_array(
-               seq, event_id, entity_type, entity_id, version, type, schema_version, data,
-               metadata, recorded_at) ORDER BY seq)::text AS rows
+    SELECT json_agg(json_build_array({", ".join(NOTIFIED_COLUMNS)}) ORDER BY seq)::text AS rows
     FROM sequenced
     WHERE (SELECT taken FROM batch) <= {LOG_PAYLOAD_MAX_EVENTS}
 )

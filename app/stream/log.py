@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.db import jsonb
 from app.journal.cloudevents import CloudEvent, cloud_event
+from app.relay.sql import NOTIFIED_COLUMNS
 from app.sdk.service import Service
 
 READ_PAGE = """
@@ -28,20 +29,6 @@ LIMIT %(limit)s
 """
 
 HEAD = "SELECT COALESCE(max(seq), 0) FROM events"
-
-# The columns of a row in the sequencer's notification (app/relay/sql.py), in order.
-NOTIFIED_COLUMNS = (
-    "seq",
-    "event_id",
-    "entity_type",
-    "entity_id",
-    "version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "recorded_at",
-)
 
 BY_SEQ = """
 SELECT seq, event_id, entity_type, entity_id, version, type, schema_version, data, metadata,
