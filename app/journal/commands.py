@@ -6,7 +6,10 @@ Why each step is safe:
     fresh state (bounded by ``command_retries``), or answered 409 when the client gave If-Match;
   * an Idempotency-Key is looked up *before* deciding, because a replay must return the stored
     reply even when the entity would now decide differently; two requests racing with one key
-    collide on command_log's primary key and the loser answers with the winner's reply.
+    collide on command_log's primary key and the loser answers with the winner's reply;
+  * a request with a key that lost a race, or whose decision is a rejection, looks its key up
+    again first: the twin it raced (a client's retry on another process) may have committed
+    in between, and the rejection would be of the state that twin made.
 """
 
 from __future__ import annotations
@@ -145,11 +148,8 @@ class CommandRunner:
     ) -> CommandOutcome:
         async with self.locks.hold((request.entity_type, request.entity_id)):
             digest = request_hash(request) if request.idempotency_key else ""
-            if request.idempotency_key:
-                stored = await self._stored_reply(request, digest)
-                if stored is not None:
-                    return CommandOutcome(stored, replayed=True)
-            return await self._decide_and_append(entity, request, digest)
+            replayed = await self._replayed(request, digest)
+            return replayed or await self._decide_and_append(entity, request, digest)
 
     async def load(self, entity: EventSourcedEntity[Any], entity_id: str) -> LoadedEntity[Any]:
         """Fresh from the journal, refreshing the cache on the way."""
@@ -165,15 +165,28 @@ class CommandRunner:
         outcome = await self._attempt(entity, request, digest, conn=None)
         if outcome is None and self.settings.retries > 0:
             self.cache.forget((request.entity_type, request.entity_id))
-            outcome = await self._attempt(entity, request, digest, conn=None)
+            outcome = await self._replayed(request, digest) or await self._attempt(
+                entity, request, digest, conn=None
+            )
         for _ in range(self.settings.retries - 1):
             if outcome is not None:
                 return outcome
             async with self.journal.entity_turn(request.entity_type, request.entity_id) as conn:
-                outcome = await self._attempt(entity, request, digest, conn=conn)
+                outcome = await self._replayed(request, digest) or await self._attempt(
+                    entity, request, digest, conn=conn
+                )
         if outcome is not None:
             return outcome
         raise ContentionExhausted(self.settings.retries + 1)
+
+    async def _replayed(self, request: CommandRequest, digest: str) -> CommandOutcome | None:
+        """The stored reply, if the key was taken since we last looked. The race that lost may
+        have been lost to this very request, sent again to another process: its retry must
+        answer what the first attempt answered, not a re-decision on the state it made."""
+        if not request.idempotency_key:
+            return None
+        stored = await self._stored_reply(request, digest)
+        return None if stored is None else CommandOutcome(stored, replayed=True)
 
     async def _attempt(
         self,
@@ -195,6 +208,11 @@ class CommandRunner:
         except Rejection as rejection:
             if not fresh and await self._is_stale(key, version):
                 return None
+            # The state may be what this very command made, committed by a twin request with
+            # the same key on another process after our first look: its reply, not a 409.
+            replayed = await self._replayed(request, digest)
+            if replayed is not None:
+                return replayed
             raise CommandRejected(
                 rejection.reason, version=version, detail=rejection.detail
             ) from None
@@ -212,8 +230,7 @@ class CommandRunner:
                 raise VersionMismatch(expected=request.expected_version, current=current) from None
             return None
         except IdempotencyKeyTaken:
-            stored = await self._stored_reply(request, digest)
-            return None if stored is None else CommandOutcome(stored, replayed=True)
+            return await self._replayed(request, digest)
         return CommandOutcome(result)
 
     async def _current(

@@ -64,3 +64,30 @@ async def test_racing_requests_with_one_key_on_two_servers_append_once(
     counts = table_counts(db)
     assert counts["events"] == 1 + 10
     assert counts["command_log"] == 10
+
+
+async def test_admit_and_discharge_racing_with_one_key_on_two_servers_both_get_the_reply(
+    settings: Settings, database_url: str, db: psycopg.Connection
+) -> None:
+    """The commands whose re-decision is a rejection ("already admitted", "has been
+    discharged"): the request that loses the race must still answer the stored reply."""
+    one = uvicorn_in_thread(create_app(settings, database_url=database_url))
+    two = uvicorn_in_thread(create_app(settings, database_url=database_url))
+    with one as url_one, two as url_two:
+        async with httpx.AsyncClient(headers=AUTH_HEADERS, timeout=30) as http:
+            for round_ in range(15):
+                for command, body in (("admit", ADMIT), ("discharge", {})):
+                    key = {"Idempotency-Key": f"{command}-{round_}"}
+                    path = f"/entities/patient/p{round_}/{command}"
+                    first, second = await asyncio.gather(
+                        *(
+                            http.post(url + path, json=body, headers=key)
+                            for url in (url_one, url_two)
+                        )
+                    )
+                    assert (first.status_code, second.status_code) == (200, 200), second.text
+                    assert first.json() == second.json()
+    patient_events = "SELECT count(*) FROM events WHERE entity_type = 'patient'"
+    assert db.execute(patient_events).fetchone() == (15 * 2,)
+    our_keys = "SELECT count(*) FROM command_log WHERE key ~ '^(admit|discharge)-'"
+    assert db.execute(our_keys).fetchone() == (15 * 2,)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from app.journal.commands import CommandRequest, RunnerSettings
+from app.journal.commands import CommandRequest, CommandRunner, RunnerSettings
 from app.journal.errors import CommandRejected, ContentionExhausted, VersionMismatch
 from app.services.ward import service as ward
-from app.services.ward.patient import Admit, PatientState, RecordVitals
+from app.services.ward.patient import Admit, Discharge, PatientState, RecordVitals
 from tests.support import bank
 from tests.support.db import table_counts
 from tests.support.runners import runner_on
@@ -169,3 +170,58 @@ async def test_racing_idempotent_requests_append_once(
     assert first.result == second.result
     assert {first.replayed, second.replayed} == {False, True}
     assert table_counts(db)["events"] == 2
+
+
+def discharge(patient_id: str, **extra: object) -> CommandRequest:
+    return CommandRequest("patient", patient_id, "discharge", Discharge(), **extra)  # type: ignore[arg-type]
+
+
+def twin_commits_after_first_lookup(runner: CommandRunner, twin: Callable[[], Awaitable[object]]):
+    """The runner's first key lookup runs (and finds nothing), then the twin request with the
+    same key commits on "another process" before this runner decides: the chaos run's race
+    (a client's timed-out request and its retry on a second server), made deterministic."""
+    real_find = runner.journal.find_command
+    calls = 0
+
+    async def find_command(scope: str, key: str, ttl: float):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        found = await real_find(scope, key, ttl)
+        if calls == 1:
+            assert found is None
+            await twin()
+        return found
+
+    runner.journal.find_command = find_command  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["fresh-load", "stale-cache"])
+@pytest.mark.parametrize("command", ["admit", "discharge"])
+async def test_a_key_raced_by_its_twin_answers_the_stored_reply_not_a_rejection(
+    database_url: str, db: psycopg.Connection, command: str, cached: bool
+) -> None:
+    """Re-deciding admit (or discharge) on the state the twin made is a rejection ("already
+    admitted"); the request must answer the twin's stored reply instead, and append nothing."""
+    request = (admit if command == "admit" else discharge)("p1", idempotency_key="k1")
+    async with runner_on(database_url, ward) as late, runner_on(database_url, ward) as twin:
+        if command == "discharge":
+            await twin.run(admit("p1"))
+        if cached:  # the late runner's cache holds the state before the twin's command
+            await late.load(ward.entity_types["patient"], "p1")
+        first: list[object] = []
+
+        async def run_twin() -> None:
+            first.append(await twin.run(request))
+
+        twin_commits_after_first_lookup(late, run_twin)
+        outcome = await late.run(request)
+    assert outcome.replayed
+    assert outcome.result == first[0].result  # type: ignore[attr-defined]
+    assert table_counts(db)["events"] == (1 if command == "admit" else 2)
+
+
+async def test_a_rejection_with_a_key_nobody_used_is_still_a_rejection(database_url: str) -> None:
+    async with runner_on(database_url, ward) as runner:
+        await runner.run(admit("p1"))
+        with pytest.raises(CommandRejected):
+            await runner.run(admit("p1", idempotency_key="fresh-key"))
