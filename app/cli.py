@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 from app.api.logs import configure_logging
+from app.keys.ratelimit import check_rate
 from app.keys.scopes import ALL_SCOPES, parse_scopes
 from app.settings import ConfigurationError, Settings, get_settings
 
@@ -61,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings, host: str | None, port: int | None, *, migrate: bool) -> int:
     import uvicorn
 
+    from app.api.connections import with_header_timeout
     from app.db.migrate import upgrade
     from app.db.runtime import resolve_database_url
+    from app.db.wait import wait_for_database
     from app.main import create_app
     from app.shutdown import DrainingServer
 
     url = resolve_database_url(settings)
+    wait_for_database(url, within=settings.db_wait_seconds)
     if migrate:
         upgrade(url)
     app = create_app(settings, database_url=url)
@@ -81,6 +85,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, migrate: b
         ws_max_size=settings.ws_max_message_bytes,
         ws_ping_interval=settings.ws_ping_interval_seconds,
         ws_ping_timeout=settings.ws_ping_timeout_seconds,
+        http=with_header_timeout(settings.http_header_timeout_seconds),
+        limit_concurrency=settings.http_max_connections,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises it once shut down
         DrainingServer(config).run()
@@ -90,8 +97,11 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, migrate: b
 def _migrate(settings: Settings) -> int:
     from app.db.migrate import upgrade
     from app.db.runtime import resolve_database_url
+    from app.db.wait import wait_for_database
 
-    upgrade(resolve_database_url(settings))
+    url = resolve_database_url(settings)
+    wait_for_database(url, within=settings.db_wait_seconds)
+    upgrade(url)
     print("database at the latest schema")
     return 0
 
@@ -109,6 +119,8 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     if args.keys_command == "create":
         try:
             scopes = parse_scopes(args.scopes)
+            if args.rate_limit is not None:
+                check_rate(args.rate_limit)
         except ValueError as error:
             raise ConfigurationError(str(error)) from None
         info, key = store.create(args.name, scopes, rate_limit=args.rate_limit)

@@ -15,9 +15,10 @@ from fastapi.telemetry import TelemetryConfig
 from psycopg_pool import AsyncConnectionPool
 
 from app.api.auth import Authentication, require
+from app.api.docs_pages import install_docs
 from app.api.health import router as health_router
 from app.api.limits import BodyLimit
-from app.api.logs import RequestLog
+from app.api.logs import RequestLog, quiet_refused_handshakes
 from app.api.metrics import Metrics
 from app.api.metrics import router as metrics_router
 from app.api.openapi import install_openapi, operation_id
@@ -31,8 +32,9 @@ from app.journal.dispatch import CommandDispatch
 from app.journal.repository import Journal
 from app.journal.routes import add_entity_routes
 from app.keys.bootstrap import prepare_keys
+from app.keys.changes import KeyChanges
 from app.keys.keyring import KeyRing
-from app.keys.ratelimit import RateLimiter
+from app.keys.ratelimit import FailureThrottle, RateLimiter
 from app.keys.routes import router as keys_router
 from app.keys.scopes import ADMIN, EVENTS_READ, WEBHOOKS_MANAGE
 from app.keys.store import KEYS_CHANNEL, KeyStore
@@ -42,6 +44,7 @@ from app.relay.routes import router as consumers_router
 from app.relay.sql import OUTBOX_CHANNEL
 from app.sdk.service import Service, load_service
 from app.settings import Settings, get_settings
+from app.stream.key_watch import SocketKeyWatch
 from app.stream.log import EventLog
 from app.stream.routes import router as stream_router
 from app.stream.subscription import SubscriptionLimits
@@ -84,6 +87,11 @@ def create_app(
         await prepare_keys(settings, keys)
         app.state.keys, app.state.keyring = keys, KeyRing(keys)
         listener.on_payload(KEYS_CHANNEL, app.state.keyring.forget_all)
+        app.state.subscriptions = set()
+        key_changes = KeyChanges()
+        listener.on_payload(KEYS_CHANNEL, key_changes.heard)
+        socket_keys = SocketKeyWatch(keys, app.state.subscriptions, scope=EVENTS_READ)
+        key_changes.react(socket_keys.recheck)
         app.state.ws_clients_per_key = settings.ws_clients_per_key
         app.state.ws_clients = Counter()
         app.state.metrics = metrics = Metrics(service)
@@ -122,13 +130,14 @@ def create_app(
         app.state.webhook_deliveries = workers.webhook_pump.deliveries
         app.state.webhook_allow_private = settings.allows_private_webhooks()
         app.state.webhook_secret_grace_seconds = settings.webhook_secret_grace_seconds
-        app.state.subscriptions = set()
         app.state.subscription_limits = SubscriptionLimits(
             queue_size=settings.ws_queue_size,
             slow_after=settings.ws_slow_after_seconds,
             poll_interval=settings.relay_poll_seconds,
         )
         await workers.start(service, pool)
+        key_changes.react(workers.webhook_pump.subscriptions.disable_revoked_owners)
+        key_changes.start()
         purger = asyncio.create_task(_purge_expired_commands(journal, settings))
         # Everything loaded so far lives as long as the process: keep it out of the collector's
         # full passes, which otherwise walk it all (~100 ms pauses, the whole p99 budget).
@@ -137,6 +146,7 @@ def create_app(
             yield
         finally:
             await cancel_and_wait(purger)
+            await key_changes.stop()
             await workers.stop()
             await pool.close()
 
@@ -147,9 +157,14 @@ def create_app(
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         telemetry=_telemetry(),
+        docs_url=None,  # served from the package instead, below
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     install_openapi(app)
+    install_docs(app, app.title)
     install_problem_handlers(app)
+    quiet_refused_handshakes()
     app.add_middleware(CommandDispatch, service=service)  # inside BodyLimit: limits apply
     app.add_middleware(
         BodyLimit, max_body_bytes=settings.max_body_bytes, max_json_depth=settings.max_json_depth
@@ -157,6 +172,7 @@ def create_app(
     app.add_middleware(  # nothing below runs for a caller without a valid key
         Authentication,
         limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+        failures=FailureThrottle(settings.auth_failures_per_second, settings.auth_failures_burst),
     )
     app.add_middleware(RequestLog, enabled=settings.access_log)  # outermost: sees every answer
     app.include_router(health_router)

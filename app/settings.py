@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.keys.material import looks_like_key
+from app.keys.ratelimit import MAX_RATE, MIN_RATE, check_rate
 from app.webhooks.schedule import DEFAULT_SCHEDULE, parse_schedule
 
 
@@ -59,10 +60,35 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(
         default=1000.0,
         ge=0,
+        le=MAX_RATE,
         description="Requests per second per API key per process (token bucket); 0: no limit.",
     )
     rate_limit_burst: float = Field(
         default=2000.0, ge=1, description="Requests a key may send at once above its rate."
+    )
+    auth_failures_per_second: float = Field(
+        default=1.0,
+        ge=MIN_RATE,
+        description="Unknown or revoked keys one client address may present per second"
+        " (after the burst); beyond, 429 without a lookup.",
+    )
+    auth_failures_burst: float = Field(
+        default=20.0, ge=1, description="Failed authentications an address may make at once."
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection must send a request's headers within this long, or it is"
+        " closed (half-sent requests cannot pile up).",
+    )
+    http_keep_alive_seconds: float = Field(
+        default=5.0, gt=0, description="An idle keep-alive connection is closed after this long."
+    )
+    http_max_connections: int = Field(
+        default=2048,
+        ge=1,
+        description="Open connections (WebSockets included) and requests in flight per"
+        " process at most; beyond, new requests get 503.",
     )
     max_json_depth: int = Field(
         default=32, ge=1, description="Deeper JSON bodies (nested objects/arrays) get 400."
@@ -76,6 +102,12 @@ class Settings(BaseSettings):
 
     pool_min_size: int = Field(default=4, ge=1, description="Connections kept open.")
     pool_max_size: int = Field(default=16, ge=1, description="Connections at most.")
+    db_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="At start, how long `sluice serve`/`migrate` wait for an unreachable"
+        " DATABASE_URL (retrying with backoff, a line per attempt) before giving up.",
+    )
     db_timeout_seconds: float = Field(
         default=5.0,
         gt=0,
@@ -171,6 +203,11 @@ class Settings(BaseSettings):
         if not looks_like_key(value):
             raise ValueError("SLUICE_ADMIN_KEY must look like sk_ followed by 17-197 characters")
         return value
+
+    @field_validator("rate_limit_per_second")
+    @classmethod
+    def _sensible_rate(cls, value: float) -> float:
+        return check_rate(value)
 
     @field_validator("webhook_retry_schedule")
     @classmethod

@@ -24,6 +24,7 @@ from app.sdk.service import Service
 from app.services.ward import service as ward_service
 from app.settings import Settings
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
+from tests.support.own_database import own_database  # noqa: F401 - a fixture for every test
 
 TEMPLATE = "sluice_template"
 

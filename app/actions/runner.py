@@ -16,11 +16,12 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.db.outages import OUTAGE_ERRORS
 from app.journal.commands import CommandRequest, CommandRunner
 from app.journal.correlation import carried
 from app.journal.errors import CommandRejected
 from app.relay.checkpoints import Checkpoints
-from app.relay.consumer import OUTAGE_ERRORS, HandlerFailed, PositionMoved
+from app.relay.consumer import HandlerFailed, PositionMoved
 from app.relay.consumer_log import ConsumerLog, LoggedEvent, Row
 from app.sdk.action import Action, ActionEffect
 from app.sdk.service import Service

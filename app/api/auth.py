@@ -10,6 +10,7 @@ extension (uvicorn does), a close before accept (seen as 403) otherwise.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
@@ -18,23 +19,24 @@ from fastapi import Depends, Security
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security import SecurityScopes
 from fastapi.security.base import SecurityBase
-from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.websockets import WebSocket
 
 from app.api.problems import ProblemError, problem_response
-from app.keys.keyring import UNKNOWN, KeyRing
+from app.api.refusals import refuse
+from app.db.outages import OUTAGE_ERRORS
+from app.keys.keyring import KeyRing
 from app.keys.material import looks_like_key
-from app.keys.ratelimit import RateLimiter
+from app.keys.ratelimit import FailureThrottle, RateLimiter
 from app.keys.store import Principal
 
+log = logging.getLogger("sluice.auth")
+
 PRINCIPAL = "sluice.principal"
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-)
-PUBLIC_PREFIXES = ("/console/",)  # the console's static files: the page asks for the key
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
+# Static files: the console's and the API docs' (their pages ask for a key themselves).
+PUBLIC_PREFIXES = ("/console/", "/docs/assets/")
 PROBLEM_DOCS = "/problems/"
 
 
@@ -43,35 +45,24 @@ def is_public(path: str) -> bool:
 
 
 class Authentication:
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, failures: FailureThrottle) -> None:
         self.app = app
         self.limiter = limiter
+        self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         key = _presented_key(scope)
-        principal: Principal | None = None
-        if key is not None:
-            keyring: KeyRing = scope["app"].state.keyring
-            found = keyring.cached(key)  # the usual case: no await, no query
-            principal = await keyring.resolve(key) if found is UNKNOWN else found  # type: ignore[assignment]
+        keyring: KeyRing = scope["app"].state.keyring
+        principal = keyring.cached(key) if key is not None else None  # usually: no await
         if principal is None:
-            detail = "send a valid API key: Authorization: Bearer sk_…" + (
-                " (or ?access_token= on a WebSocket)" if scope["type"] == "websocket" else ""
-            )
-            response = problem_response(
-                None,
-                401,
-                "unauthenticated",
-                "Not authenticated",
-                detail if key is None else "the API key is unknown or revoked",
-                {"WWW-Authenticate": 'Bearer realm="sluice"'},
-                instance=scope["path"],
-            )
-            await refuse(scope, receive, send, response)
-            return
+            refusal = await self._authenticate(scope, key, keyring)
+            if isinstance(refusal, Response):
+                await refuse(scope, receive, send, refusal)
+                return
+            principal = refusal
         wait = self.limiter.retry_after(principal.key_id, principal.rate_limit_per_second)
         if wait > 0:
             response = problem_response(
@@ -80,13 +71,75 @@ class Authentication:
                 "rate-limited",
                 "Too many requests",
                 f"this key's rate limit is reached; retry in {wait:.2f} s",
-                {"Retry-After": str(max(1, math.ceil(wait)))},
+                {"Retry-After": _seconds(wait)},
                 instance=scope["path"],
             )
             await refuse(scope, receive, send, response)
             return
         scope[PRINCIPAL] = principal
         await self.app(scope, receive, send)
+
+    async def _authenticate(
+        self, scope: Scope, key: str | None, keyring: KeyRing
+    ) -> Principal | Response:
+        """A key the ring does not hold: look it up, unless this address has failed too
+        often lately (a lookup is a query; a wrong key is never cached)."""
+        if key is None:
+            hint = " (or ?access_token= on a WebSocket)" if scope["type"] == "websocket" else ""
+            return _unauthenticated(
+                scope, f"send a valid API key: Authorization: Bearer sk_…{hint}"
+            )
+        address = _client_address(scope)
+        wait = 0.0 if keyring.vouched(key) else self.failures.retry_after(address)
+        if wait > 0:
+            return problem_response(
+                None,
+                429,
+                "too-many-failed-authentications",
+                "Too many failed authentications",
+                f"too many unknown or revoked keys from this address; retry in {wait:.1f} s",
+                {"Retry-After": _seconds(wait)},
+                instance=scope["path"],
+            )
+        try:
+            principal = await keyring.resolve(key)
+        except OUTAGE_ERRORS as error:
+            log.warning("cannot check an API key: database unavailable (%s)", error)
+            return problem_response(
+                None,
+                503,
+                "database-unavailable",
+                "Database unavailable",
+                "the API key cannot be checked now; retry shortly",
+                {"Retry-After": "2"},
+                instance=scope["path"],
+            )
+        if principal is None:
+            self.failures.failed(address)
+            return _unauthenticated(scope, "the API key is unknown or revoked")
+        return principal
+
+
+def _unauthenticated(scope: Scope, detail: str) -> Response:
+    return problem_response(
+        None,
+        401,
+        "unauthenticated",
+        "Not authenticated",
+        detail,
+        {"WWW-Authenticate": 'Bearer realm="sluice"'},
+        instance=scope["path"],
+    )
+
+
+def _client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+def _seconds(wait: float) -> str:
+    """A Retry-After value: whole seconds, at least one."""
+    return str(max(1, math.ceil(wait)))
 
 
 def _presented_key(scope: Scope) -> str | None:
@@ -101,17 +154,6 @@ def _presented_key(scope: Scope) -> str | None:
             if name == "access_token" and looks_like_key(value):
                 return value
     return None
-
-
-async def refuse(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
-    if scope["type"] == "http":
-        await response(scope, receive, send)
-        return
-    websocket = WebSocket(scope, receive, send)
-    if "websocket.http.response" in scope.get("extensions", {}):
-        await websocket.send_denial_response(response)
-    else:
-        await websocket.close(1008)
 
 
 def principal_of(scope: Scope) -> Principal | None:
@@ -144,8 +186,6 @@ def check_scopes(scope: Scope, *needed: str) -> Principal:
     missing = [name for name in needed if not principal.allows(name)]
     if missing:
         detail = f"this key lacks the scope {', '.join(missing)}"
-        if scope["type"] == "websocket":
-            raise WebSocketException(1008, detail)
         raise ProblemError(403, "forbidden", "Not allowed", detail, required_scopes=missing)
     return principal
 

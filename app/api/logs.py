@@ -24,6 +24,7 @@ from pydantic_core import to_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.auth import principal_of
+from app.api.refusals import upgrade_refused
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "sluice_request_id", default=None
@@ -55,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redacted(record.getMessage()),
         }
         request_id = request_id_var.get()
         if request_id:
@@ -68,7 +69,7 @@ class JsonFormatter(logging.Formatter):
                 if name not in _STANDARD and not name.startswith("_"):
                     line[name] = value
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = redacted(self.formatException(record.exc_info))
         return to_json(line, fallback=str).decode()  # pydantic-core's: 4x json.dumps
 
     def _time(self, created: float) -> str:
@@ -77,6 +78,40 @@ class JsonFormatter(logging.Formatter):
             stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._second, self._prefix = second, stamp
         return f"{self._prefix}.{int((created - second) * 1000):03d}Z"
+
+
+class TextFormatter(logging.Formatter):
+    """One line per record, whatever the message holds: a newline (say, in an entity id a
+    client sent) would otherwise start a line that looks like one of ours. Tracebacks keep
+    their lines; they follow the record's own."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = _one_line(redacted(record.message))
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return redacted(super().formatException(ei))
+
+
+# API keys never reach a log line: a WebSocket URL's ?access_token= (uvicorn logs the
+# handshake with its query), or any sk_… value a message happens to hold.
+_SECRETS = re.compile(r"(access_token=)[^&\s\"'#]*|\bsk_[^\s&\"'#,;)]*", re.IGNORECASE)
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def redacted(text: str) -> str:
+    if "sk_" not in text and "access_token" not in text.lower():
+        return text  # the usual case: two substring checks
+    return _SECRETS.sub(lambda m: (m.group(1) or "sk_") + "[redacted]", text)
+
+
+def _one_line(text: str) -> str:
+    if not _CONTROLS.search(text):
+        return text
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
 
 
 class BufferedStderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -109,10 +144,7 @@ class BufferedStderr(logging.StreamHandler):  # type: ignore[type-arg]
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler = BufferedStderr()
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     # No caller lookup (a stack walk per line), thread or process names: the lines never
     # show them, and they cost a quarter of each log call.
     logging._srcfile = None
@@ -127,6 +159,25 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
 
 
 request_log = logging.getLogger("sluice.requests")
+
+
+class RefusedHandshakes(logging.Filter):
+    """Drops uvicorn's ERROR for a WebSocket upgrade we refused on purpose (401, 403, 429,
+    503 as an HTTP answer): anyone could fill the logs with errors that are not ones. The
+    refusal itself is the request's own line, with its status."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno >= logging.ERROR
+            and record.msg == "ASGI callable returned without completing handshake."
+            and upgrade_refused.get()
+        )
+
+
+def quiet_refused_handshakes() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, RefusedHandshakes) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(RefusedHandshakes())
 
 
 class RequestLog:

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.refusals import refuse
 from app.journal import errors
 
 log = logging.getLogger("sluice.api")
@@ -119,10 +120,14 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
-    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(
+    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse | None:
+        response = problem_response(
             request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extensions
         )
+        if request.scope["type"] == "websocket":  # refused before accept, as an HTTP answer
+            await refuse(request.scope, request.receive, request.send, response)
+            return None
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

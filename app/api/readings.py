@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from psycopg_pool import AsyncConnectionPool
 
+from app.db.outages import OUTAGE_ERRORS
 from app.relay.checkpoints import Checkpoints
-from app.relay.consumer import OUTAGE_ERRORS
 from app.relay.sql import OUTBOX_BACKLOG
 from app.relay.status import ConsumerStatus
 from app.stream.hub import LogHub

@@ -22,9 +22,13 @@ KEY_FILE = "admin.key"
 
 async def prepare_keys(settings: Settings, store: KeyStore) -> None:
     if settings.admin_key:
-        await store.create(
-            "admin (SLUICE_ADMIN_KEY)", (ADMIN,), key=settings.admin_key, origin="env"
-        )
+        seeded = await store.seed("admin (SLUICE_ADMIN_KEY)", (ADMIN,), settings.admin_key)
+        if seeded is None:
+            log.warning(
+                "SLUICE_ADMIN_KEY holds a key that was revoked: it stays revoked. Put a new"
+                " key there (any sk_… of 20-200 characters), or unset it and use another admin"
+                " key."
+            )
         return
     if settings.uses_embedded_database() and not await store.any_active():
         _, key = await store.create("admin (first start)", (ADMIN,), origin="first-start")

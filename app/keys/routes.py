@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field, StrictFloat
+from pydantic import BaseModel, Field, StrictFloat, field_validator
 
 from app.api.problems import ProblemError, problem_responses
+from app.keys.ratelimit import MAX_RATE, check_rate
 from app.keys.scopes import Scope
 from app.keys.store import KeyInfo, KeyStore
 
@@ -23,9 +24,15 @@ class KeyCreate(BaseModel):
     rate_limit_per_second: StrictFloat | None = Field(  # a number: false or "5" is refused
         default=None,
         ge=0,
-        le=1_000_000,
-        description="This key's own limit; unset: SLUICE_RATE_LIMIT_PER_SECOND; 0: none.",
+        le=MAX_RATE,
+        description="This key's own limit in requests/s (0, or 0.01 to 1,000,000); unset:"
+        " SLUICE_RATE_LIMIT_PER_SECOND; 0: none.",
     )
+
+    @field_validator("rate_limit_per_second")
+    @classmethod
+    def _sensible_rate(cls, value: float | None) -> float | None:
+        return None if value is None else check_rate(value)
 
 
 class KeyPublic(BaseModel):

@@ -24,7 +24,8 @@ CREATE = f"""
 WITH created AS (
     INSERT INTO api_keys (id, key_hash, hint, name, scopes, rate_limit_per_second, origin)
     VALUES (%(id)s, %(key_hash)s, %(hint)s, %(name)s, %(scopes)s, %(rate_limit)s, %(origin)s)
-    ON CONFLICT (key_hash) DO UPDATE SET revoked_at = NULL, scopes = excluded.scopes
+    ON CONFLICT (key_hash) DO UPDATE SET scopes = excluded.scopes
+        WHERE api_keys.revoked_at IS NULL  -- a revoked key stays revoked, seeded again or not
     RETURNING {PUBLIC_COLUMNS}
 )
 SELECT *, pg_notify('{KEYS_CHANNEL}', '') AS _ FROM created
@@ -48,6 +49,10 @@ SELECT id, name, scopes, rate_limit_per_second FROM api_keys
 WHERE key_hash = %(key_hash)s AND revoked_at IS NULL
 """
 ANY_ACTIVE = "SELECT EXISTS (SELECT FROM api_keys WHERE revoked_at IS NULL)"
+ACTIVE_BY_ID = """
+SELECT id, name, scopes, rate_limit_per_second FROM api_keys
+WHERE id = ANY(%(ids)s) AND revoked_at IS NULL
+"""
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,10 @@ def _create_params(
     }
 
 
+def _principal(row: dict[str, Any]) -> Principal:
+    return Principal(row["id"], row["name"], frozenset(row["scopes"]), row["rate_limit_per_second"])
+
+
 def _info(row: dict[str, Any]) -> KeyInfo:
     return KeyInfo(**{k: v for k, v in row.items() if k != "_"})
 
@@ -105,20 +114,28 @@ class KeyStore:
         scopes: tuple[str, ...],
         *,
         rate_limit: float | None = None,
-        key: str | None = None,
         origin: str = "api",
     ) -> tuple[KeyInfo, str]:
-        """A new key (or ``key`` itself, for seeding); the key is returned once, here only."""
-        key = key or new_key()
+        """A new key; it is returned once, here only."""
+        key = new_key()
         params = _create_params(key, name, scopes, rate_limit, origin)
-        async with self.pool.connection() as conn, conn.transaction():
-            if origin == "env":
-                await conn.execute(RETIRE_OTHER_SEEDS, {"key_hash": params["key_hash"]})
+        async with self.pool.connection() as conn:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(CREATE, params)
             row = await cursor.fetchone()
         assert row is not None
         return _info(row), key
+
+    async def seed(self, name: str, scopes: tuple[str, ...], key: str) -> KeyInfo | None:
+        """Store the environment's key (retiring the one it seeded before); None if this
+        very key was revoked: seeding never brings a revoked key back."""
+        params = _create_params(key, name, scopes, None, "env")
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(RETIRE_OTHER_SEEDS, {"key_hash": params["key_hash"]})
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(CREATE, params)
+            row = await cursor.fetchone()
+        return None if row is None else _info(row)
 
     async def list(self) -> list[KeyInfo]:
         async with self.pool.connection() as conn:
@@ -138,11 +155,14 @@ class KeyStore:
             cursor = conn.cursor(row_factory=dict_row)
             await cursor.execute(LOOKUP, {"key_hash": key_hash(key)})
             row = await cursor.fetchone()
-        if row is None:
-            return None
-        return Principal(
-            row["id"], row["name"], frozenset(row["scopes"]), row["rate_limit_per_second"]
-        )
+        return None if row is None else _principal(row)
+
+    async def active(self, key_ids: list[uuid.UUID]) -> dict[uuid.UUID, Principal]:
+        """Of these keys, the ones not revoked, as they are now."""
+        async with self.pool.connection() as conn:
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(ACTIVE_BY_ID, {"ids": key_ids})
+            return {row["id"]: _principal(row) for row in await cursor.fetchall()}
 
     async def any_active(self) -> bool:
         async with self.pool.connection() as conn:

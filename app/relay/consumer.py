@@ -14,9 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-import psycopg
-import psycopg_pool
-
+from app.db.outages import OUTAGE_ERRORS
 from app.relay.background import cancel_and_wait
 from app.relay.checkpoints import Checkpoints
 from app.relay.consumer_log import ConsumerLog, Row
@@ -26,14 +24,6 @@ from app.relay.sql import CONTROL_CHANNEL, LOG_CHANNEL
 
 log = logging.getLogger("sluice.consumers")
 steps = logging.getLogger("sluice.steps")
-
-# The database being unreachable is not the consumer's fault: back off without blaming an event.
-OUTAGE_ERRORS = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    psycopg_pool.PoolTimeout,
-    OSError,
-)
 
 
 class HandlerFailed(Exception):

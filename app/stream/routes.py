@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, WebSocket
+from fastapi import APIRouter, Query, Request, Response, WebSocket
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.api.auth import principal_of, refuse
+from app.api.auth import principal_of
 from app.api.problems import problem_response, problem_responses
+from app.api.refusals import refuse
 from app.api.text import NO_NUL
+from app.db.outages import OUTAGE_ERRORS
 from app.journal.cloudevents import CloudEvent
 from app.stream.hub import LogHub
 from app.stream.log import EventLog, LogFilter
 from app.stream.subscription import Subscription, SubscriptionLimits
 
 router = APIRouter(tags=["log"])
+log = logging.getLogger("sluice.stream")
 
 Types = Annotated[
     list[Annotated[str, StringConstraints(pattern=NO_NUL)]],
@@ -90,7 +94,7 @@ async def stream_events(
         return
     clients[key_id] += 1
     try:
-        await _stream(websocket, hub, limits, types, after, entity_type, entity_id)
+        await _stream(websocket, hub, limits, types, after, entity_type, entity_id, key_id)
     finally:
         clients[key_id] -= 1
         if clients[key_id] <= 0:
@@ -105,20 +109,39 @@ async def _stream(
     after: int | None,
     entity_type: str | None,
     entity_id: str | None,
+    key_id: uuid.UUID,
 ) -> None:
-    await websocket.accept()
-    head = await hub.attach()
+    try:  # before accepting: a socket that cannot know the head is refused, not half-opened
+        head = await hub.attach()
+    except OUTAGE_ERRORS as error:
+        log.warning("WebSocket refused: database unavailable (%s)", error)
+        await refuse(websocket.scope, websocket.receive, websocket.send, _database_down(websocket))
+        return
     subscription = Subscription(
         websocket=websocket,
         hub=hub,
         cursor=head if after is None else after,
         wanted=LogFilter(frozenset(types), entity_type, entity_id),
         limits=limits,
+        key_id=key_id,
     )
     subscriptions: set[Subscription] = websocket.app.state.subscriptions
     subscriptions.add(subscription)
     try:
+        await websocket.accept()
         await subscription.run()
     finally:
         hub.detach()
         subscriptions.discard(subscription)
+
+
+def _database_down(websocket: WebSocket) -> Response:
+    return problem_response(
+        None,
+        503,
+        "database-unavailable",
+        "Database unavailable",
+        "the log cannot be read now; connect again shortly",
+        {"Retry-After": "2"},
+        instance=websocket.url.path,
+    )

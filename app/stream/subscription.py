@@ -15,18 +15,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import uuid
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from app.db.outages import OUTAGE_ERRORS
 from app.stream.hub import LogHub
 from app.stream.log import LogEntry, LogFilter
 
-SLOW_CONSUMER = 4008
+log = logging.getLogger("sluice.stream")
+
 GOING_AWAY = 1001  # the server shuts down: the reason holds where to resume elsewhere
+UNSUPPORTED_DATA = 1003  # a binary frame: the protocol is JSON text
+INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013  # the database is unreachable: resume from the reason's seq shortly
+SLOW_CONSUMER = 4008
 BAD_MESSAGE = 4400
-GOING_AWAY = 1001
+KEY_REVOKED = 4401  # the key was revoked (or lost the scope) while the socket was open
 
 
 class SubscribeMessage(BaseModel):
@@ -71,7 +79,8 @@ class Subscription:
     _queue: asyncio.Queue[LogEntry] = field(init=False)
     _change: SubscribeMessage | None = field(default=None, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
-    _going_away: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    key_id: uuid.UUID | None = None  # the API key that opened it, re-checked when keys change
+    _ended: asyncio.Future[int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._queue = asyncio.Queue(maxsize=self.limits.queue_size)
@@ -83,19 +92,18 @@ class Subscription:
             asyncio.create_task(self._produce()),
             asyncio.create_task(self._send()),
             asyncio.create_task(self._receive()),
-            asyncio.create_task(self._until_going_away()),
+            asyncio.create_task(self._until_ended()),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                    await task
-        closing = next((_outcome(task) for task in done if _outcome(task)), None)
-        if closing is not None and closing.code == GOING_AWAY:  # now that nothing else is sent
-            closing = Closing(GOING_AWAY, self.resume_reason("going-away"))
+            # Wait for all of them; what each ended with is judged below, not raised here.
+            await asyncio.gather(*tasks, return_exceptions=True)
+        closing = next((found for task in done if (found := self._outcome(task))), None)
+        if closing is not None and closing.code in RESUMABLE:  # now that nothing else is sent
+            closing = Closing(closing.code, self.resume_reason(RESUMABLE[closing.code]))
         if closing is not None:
             if closing.code == SLOW_CONSUMER:
                 self.hub.slow_closed += 1
@@ -111,11 +119,19 @@ class Subscription:
 
     def go_away(self) -> None:
         """Close with 1001 and the resume seq: the server is shutting down."""
-        self._going_away.set()
+        self.end(GOING_AWAY)
 
-    async def _until_going_away(self) -> Closing:
-        await self._going_away.wait()
-        return Closing(GOING_AWAY, "")
+    def end(self, code: int) -> None:
+        """Close with ``code`` (one of ``RESUMABLE``) and the resume seq, from outside."""
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        if not self._ended.done():
+            self._ended.set_result(code)
+
+    async def _until_ended(self) -> Closing:
+        if self._ended is None:
+            self._ended = asyncio.get_running_loop().create_future()
+        return Closing(await self._ended, "")
 
     def resume_reason(self, why: str) -> str:
         return json.dumps({"error": why, "resume_after": self.last_sent}, separators=(",", ":"))
@@ -186,7 +202,12 @@ class Subscription:
 
     async def _receive(self) -> Closing | None:
         while True:
-            message = await self.websocket.receive_text()
+            frame = await self.websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(frame.get("code", 1000), frame.get("reason"))
+            message = frame.get("text")
+            if message is None:
+                return Closing(UNSUPPORTED_DATA, "send text frames: JSON subscribe messages")
             try:
                 change = SubscribeMessage.model_validate_json(message)
             except ValidationError as error:
@@ -195,12 +216,31 @@ class Subscription:
             self._change = change
             self._wake.set()
 
+    def _outcome(self, task: asyncio.Task[Closing | None]) -> Closing | None:
+        """A task's reason to close; a client that left (or a cancelled task) has none. A
+        failure still closes the socket properly, with the seq to resume after: an outage
+        says "try again later", anything else is our error, logged."""
+        if task.cancelled():
+            return None
+        error = task.exception()
+        if error is None:
+            return task.result()
+        if isinstance(error, WebSocketDisconnect):
+            return None
+        if isinstance(error, OUTAGE_ERRORS):
+            log.warning("WebSocket closed 1013: database unavailable (%s)", error)
+            return Closing(TRY_AGAIN_LATER, "")
+        log.error("WebSocket closed 1011 after an error", exc_info=error)
+        return Closing(INTERNAL_ERROR, "")
 
-def _outcome(task: asyncio.Task[Closing | None]) -> Closing | None:
-    """A task's reason to close; a client that left (or a cancelled task) has none."""
-    if task.cancelled() or isinstance(task.exception(), WebSocketDisconnect):
-        return None
-    return task.result()
+
+# Close codes whose reason tells the client where to resume: {code: the reason's "error"}.
+RESUMABLE = {
+    GOING_AWAY: "going-away",
+    KEY_REVOKED: "key-revoked",
+    TRY_AGAIN_LATER: "database-unavailable",
+    INTERNAL_ERROR: "internal-error",
+}
 
 
 def _short(reason: str) -> str:

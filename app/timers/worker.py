@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from app.db.outages import OUTAGE_ERRORS
 from app.journal.commands import CommandRequest, CommandRunner
 from app.journal.errors import CommandRejected
 from app.relay.background import cancel_and_wait
-from app.relay.consumer import OUTAGE_ERRORS, describe
+from app.relay.consumer import describe
 from app.relay.listener import Listener, wait_for
 from app.relay.sql import TIMER_CHANNEL
 from app.timers.store import DueTimer, TimerStore

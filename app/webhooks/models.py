@@ -68,6 +68,10 @@ class Webhook(BaseModel):
         description="Until then the rotated-out secret signs too."
     )
     after_seq: int = Field(description="It receives the events after this seq (and replays).")
+    owner_key_id: uuid.UUID | None = Field(
+        description="The API key that created it (it and admin keys alone see it); null for"
+        " subscriptions made before keys owned them: admin keys only."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -6,9 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app.api.auth import api_key, check_scopes, require
 from app.api.problems import ProblemError, problem_responses
+from app.keys.scopes import ADMIN, EVENTS_READ
+from app.keys.store import Principal
 from app.webhooks.deliveries import Deliveries
 from app.webhooks.matching import BadPattern, TypeFilter, check_patterns
 from app.webhooks.models import (
@@ -24,6 +27,18 @@ from app.webhooks.subscriptions import Subscriptions
 from app.webhooks.urlguard import ForbiddenURL, resolve
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+def _owner(principal: Annotated[Principal, Depends(api_key)]) -> uuid.UUID | None:
+    """Whose subscriptions the caller reaches: its own; an admin key's, everyone's (None)."""
+    return None if ADMIN in principal.scopes else principal.key_id
+
+
+# The calling key's own subscriptions only (admin: all). A subscription of another key is
+# answered 404, as if it did not exist: its id tells nothing.
+Owner = Annotated[uuid.UUID | None, Depends(_owner)]
+# Choosing which events go where is reading them: it needs events:read besides.
+Reader = Annotated[Principal, require(EVENTS_READ)]
 
 
 def _subscriptions(request: Request) -> Subscriptions:
@@ -51,8 +66,8 @@ def _checked_types(types: list[str]) -> list[str]:
         raise ProblemError(422, "bad-event-type", "Invalid event type", str(bad)) from None
 
 
-async def _existing(request: Request, webhook_id: uuid.UUID) -> dict:
-    row = await _subscriptions(request).get(webhook_id)
+async def _existing(request: Request, webhook_id: uuid.UUID, owner: uuid.UUID | None) -> dict:
+    row = await _subscriptions(request).get(webhook_id, owner)
     if row is None:
         raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
     return row
@@ -65,9 +80,10 @@ async def _existing(request: Request, webhook_id: uuid.UUID) -> dict:
     response_model=WebhookCreated,
     responses=problem_responses(422),
 )
-async def create_webhook(request: Request, body: WebhookCreate) -> WebhookCreated:
+async def create_webhook(request: Request, body: WebhookCreate, reader: Reader) -> WebhookCreated:
     url = await _checked_url(request, body.url)
     row, secret = await _subscriptions(request).create(
+        owner=reader.key_id,
         url=url,
         event_types=_checked_types(body.event_types),
         description=body.description,
@@ -78,8 +94,8 @@ async def create_webhook(request: Request, body: WebhookCreate) -> WebhookCreate
 
 
 @router.get("", summary="Every subscription, with its health", response_model=list[Webhook])
-async def list_webhooks(request: Request) -> list[Webhook]:
-    return [Webhook.from_row(row) for row in await _subscriptions(request).list()]
+async def list_webhooks(request: Request, owner: Owner) -> list[Webhook]:
+    return [Webhook.from_row(row) for row in await _subscriptions(request).list(owner)]
 
 
 @router.get(
@@ -88,8 +104,8 @@ async def list_webhooks(request: Request) -> list[Webhook]:
     response_model=Webhook,
     responses=problem_responses(404, 422),
 )
-async def get_webhook(request: Request, webhook_id: uuid.UUID) -> Webhook:
-    return Webhook.from_row(await _existing(request, webhook_id))
+async def get_webhook(request: Request, webhook_id: uuid.UUID, owner: Owner) -> Webhook:
+    return Webhook.from_row(await _existing(request, webhook_id, owner))
 
 
 @router.patch(
@@ -98,14 +114,20 @@ async def get_webhook(request: Request, webhook_id: uuid.UUID) -> Webhook:
     response_model=Webhook,
     responses=problem_responses(404, 422),
 )
-async def update_webhook(request: Request, webhook_id: uuid.UUID, body: WebhookUpdate) -> Webhook:
+async def update_webhook(
+    request: Request, webhook_id: uuid.UUID, body: WebhookUpdate, owner: Owner
+) -> Webhook:
     changes = body.model_dump(exclude_unset=True)
+    if any(changes.get(name) is not None for name in ("url", "event_types")) or changes.get(
+        "enabled"
+    ):
+        check_scopes(request.scope, EVENTS_READ)  # it changes which events go where
     if changes.get("url") is not None:
         await _checked_url(request, changes["url"])
     if changes.get("event_types") is not None:
         changes["event_types"] = _checked_types(changes["event_types"])
     changes = {key: value for key, value in changes.items() if value is not None}
-    row = await _subscriptions(request).update(webhook_id, changes)
+    row = await _subscriptions(request).update(webhook_id, owner, changes)
     if row is None:
         raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
     return Webhook.from_row(row)
@@ -117,8 +139,8 @@ async def update_webhook(request: Request, webhook_id: uuid.UUID, body: WebhookU
     summary="Delete a subscription and its deliveries",
     responses=problem_responses(404, 422),
 )
-async def delete_webhook(request: Request, webhook_id: uuid.UUID) -> Response:
-    if not await _subscriptions(request).delete(webhook_id):
+async def delete_webhook(request: Request, webhook_id: uuid.UUID, owner: Owner) -> Response:
+    if not await _subscriptions(request).delete(webhook_id, owner):
         raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
     return Response(status_code=204)
 
@@ -129,9 +151,9 @@ async def delete_webhook(request: Request, webhook_id: uuid.UUID) -> Response:
     response_model=SecretRotated,
     responses=problem_responses(404, 422),
 )
-async def rotate_secret(request: Request, webhook_id: uuid.UUID) -> SecretRotated:
+async def rotate_secret(request: Request, webhook_id: uuid.UUID, owner: Owner) -> SecretRotated:
     grace = request.app.state.webhook_secret_grace_seconds
-    rotated = await _subscriptions(request).rotate(webhook_id, grace)
+    rotated = await _subscriptions(request).rotate(webhook_id, owner, grace)
     if rotated is None:
         raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
     secret, expires = rotated
@@ -147,13 +169,14 @@ async def rotate_secret(request: Request, webhook_id: uuid.UUID) -> SecretRotate
 async def list_deliveries(
     request: Request,
     webhook_id: uuid.UUID,
+    owner: Owner,
     status: Literal["pending", "succeeded", "failed"] | None = None,
     before: Annotated[
         int | None, Query(ge=1, description="Only deliveries older than this id.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> DeliveryPage:
-    await _existing(request, webhook_id)
+    await _existing(request, webhook_id, owner)
     rows = await _deliveries(request).list(
         webhook_id, status=status, before=before, limit=limit + 1
     )
@@ -171,8 +194,10 @@ async def list_deliveries(
     response_model=Queued,
     responses=problem_responses(404, 409, 422),
 )
-async def retry_delivery(request: Request, webhook_id: uuid.UUID, delivery_id: int) -> Queued:
-    await _existing(request, webhook_id)
+async def retry_delivery(
+    request: Request, webhook_id: uuid.UUID, delivery_id: int, owner: Owner, reader: Reader
+) -> Queued:
+    await _existing(request, webhook_id, owner)
     outcome = await _deliveries(request).retry(webhook_id, delivery_id)
     if outcome == "missing":
         raise ProblemError(
@@ -199,8 +224,10 @@ async def replay(
     request: Request,
     webhook_id: uuid.UUID,
     after: Annotated[int, Query(ge=0, description="Replay the events with a larger seq.")],
+    owner: Owner,
+    reader: Reader,
 ) -> Queued:
-    row = await _existing(request, webhook_id)
+    row = await _existing(request, webhook_id, owner)
     queued = await _deliveries(request).replay(webhook_id, TypeFilter.of(row["event_types"]), after)
     return Queued(queued=queued)
 
@@ -212,8 +239,8 @@ async def replay(
     response_model=Queued,
     responses=problem_responses(404, 422),
 )
-async def test_ping(request: Request, webhook_id: uuid.UUID) -> Queued:
-    await _existing(request, webhook_id)
+async def test_ping(request: Request, webhook_id: uuid.UUID, owner: Owner) -> Queued:
+    await _existing(request, webhook_id, owner)
     service = request.app.state.service_name
     payload = {
         "specversion": "1.0",

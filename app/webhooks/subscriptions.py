@@ -15,7 +15,7 @@ from app.relay.sql import WEBHOOK_CHANNEL
 from app.webhooks.signing import new_secret
 
 COLUMNS = """id, url, event_types, description, enabled, ordered, after_seq, disabled_reason,
-failing_since, last_success_at, created_at, updated_at, previous_secret_expires_at,
+failing_since, last_success_at, created_at, updated_at, previous_secret_expires_at, owner_key_id,
 (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id
     AND d.status = 'pending') AS pending,
 (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id
@@ -23,26 +23,29 @@ failing_since, last_success_at, created_at, updated_at, previous_secret_expires_
 
 CREATE = f"""
 WITH created AS (
-    INSERT INTO webhooks (id, url, event_types, description, enabled, ordered, secret, after_seq)
+    INSERT INTO webhooks
+        (id, url, event_types, description, enabled, ordered, secret, after_seq, owner_key_id)
     VALUES (%(id)s, %(url)s, %(event_types)s, %(description)s, %(enabled)s, %(ordered)s,
-            %(secret)s, (SELECT COALESCE(max(seq), 0) FROM events))
+            %(secret)s, (SELECT COALESCE(max(seq), 0) FROM events), %(owner)s)
     RETURNING *
 ), notified AS (SELECT pg_notify('{WEBHOOK_CHANNEL}', '') )
 SELECT {COLUMNS.replace("webhooks.id", "created.id")}, (SELECT count(*) FROM notified) AS _
 FROM created
 """
 
-GET = f"SELECT {COLUMNS} FROM webhooks WHERE id = %(id)s"
-LIST = f"SELECT {COLUMNS} FROM webhooks ORDER BY created_at, id"
+# Who may see a subscription: its owner, or anyone when %(owner)s is NULL (an admin key).
+OWNED = "(%(owner)s::uuid IS NULL OR owner_key_id = %(owner)s::uuid)"
+GET = f"SELECT {COLUMNS} FROM webhooks WHERE id = %(id)s AND {OWNED}"
+LIST = f"SELECT {COLUMNS} FROM webhooks WHERE {OWNED} ORDER BY created_at, id"
 DELETE = f"""
-WITH gone AS (DELETE FROM webhooks WHERE id = %(id)s RETURNING id)
+WITH gone AS (DELETE FROM webhooks WHERE id = %(id)s AND {OWNED} RETURNING id)
 SELECT count(*), pg_notify('{WEBHOOK_CHANNEL}', '') FROM gone
 """
 ROTATE = f"""
 UPDATE webhooks
 SET previous_secret = secret, secret = %(secret)s,
     previous_secret_expires_at = now() + make_interval(secs => %(grace)s), updated_at = now()
-WHERE id = %(id)s
+WHERE id = %(id)s AND {OWNED}
 RETURNING previous_secret_expires_at, pg_notify('{WEBHOOK_CHANNEL}', '')
 """
 SIGNING = """
@@ -50,6 +53,16 @@ SELECT url, secret, previous_secret, previous_secret_expires_at
 FROM webhooks WHERE id = %(id)s
 """
 UPDATABLE = ("url", "event_types", "description", "enabled", "ordered")
+# A subscription is its creator's reach into the log: when that key is revoked, it stops.
+DISABLE_REVOKED_OWNERS = f"""
+WITH disabled AS (
+    UPDATE webhooks SET enabled = false, updated_at = now(),
+        disabled_reason = 'the API key that created it was revoked'
+    WHERE enabled AND owner_key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)
+    RETURNING id
+)
+SELECT count(*), pg_notify('{WEBHOOK_CHANNEL}', '') FROM disabled
+"""
 
 
 @dataclass(frozen=True)
@@ -68,11 +81,21 @@ class Signing:
 
 
 class Subscriptions:
+    """Every method takes ``owner``: the calling key's id, so it reaches only subscriptions
+    that key created; None for an admin key, which reaches them all."""
+
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
     async def create(
-        self, *, url: str, event_types: list[str], description: str, enabled: bool, ordered: bool
+        self,
+        *,
+        owner: uuid.UUID | None,
+        url: str,
+        event_types: list[str],
+        description: str,
+        enabled: bool,
+        ordered: bool,
     ) -> tuple[dict[str, Any], str]:
         secret = new_secret()
         params = {
@@ -83,22 +106,25 @@ class Subscriptions:
             "enabled": enabled,
             "ordered": ordered,
             "secret": secret,
+            "owner": owner,
         }
         row = await self._one(CREATE, params)
         assert row is not None
         return row, secret
 
-    async def get(self, webhook_id: uuid.UUID) -> dict[str, Any] | None:
-        return await self._one(GET, {"id": webhook_id})
+    async def get(self, webhook_id: uuid.UUID, owner: uuid.UUID | None) -> dict[str, Any] | None:
+        return await self._one(GET, {"id": webhook_id, "owner": owner})
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self, owner: uuid.UUID | None) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(LIST)
+            await cur.execute(LIST, {"owner": owner})
             return await cur.fetchall()
 
-    async def update(self, webhook_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any] | None:
+    async def update(
+        self, webhook_id: uuid.UUID, owner: uuid.UUID | None, changes: dict[str, Any]
+    ) -> dict[str, Any] | None:
         sets = [f"{name} = %({name})s" for name in UPDATABLE if name in changes]
-        params = {**changes, "id": webhook_id}
+        params = {**changes, "id": webhook_id, "owner": owner}
         if "event_types" in changes:
             params["event_types"] = json.dumps(changes["event_types"])
         if changes.get("enabled"):  # switched (back) on: a fresh start for its health
@@ -106,22 +132,30 @@ class Subscriptions:
         sets.append("updated_at = now()")
         statement = (
             f"WITH changed AS (UPDATE webhooks SET {', '.join(sets)} WHERE id = %(id)s"
-            f" RETURNING id) SELECT pg_notify('{WEBHOOK_CHANNEL}', '') FROM changed"
+            f" AND {OWNED} RETURNING id) SELECT pg_notify('{WEBHOOK_CHANNEL}', '') FROM changed"
         )
         async with self.pool.connection() as conn:
             cursor = await conn.execute(statement, params)
             if cursor.rowcount == 0:
                 return None
-        return await self.get(webhook_id)
+        return await self.get(webhook_id, owner)
 
-    async def delete(self, webhook_id: uuid.UUID) -> bool:
-        row = await self._one(DELETE, {"id": webhook_id})
+    async def delete(self, webhook_id: uuid.UUID, owner: uuid.UUID | None) -> bool:
+        row = await self._one(DELETE, {"id": webhook_id, "owner": owner})
         return bool(row and row["count"])
 
-    async def rotate(self, webhook_id: uuid.UUID, grace_seconds: float) -> tuple[str, Any] | None:
+    async def rotate(
+        self, webhook_id: uuid.UUID, owner: uuid.UUID | None, grace_seconds: float
+    ) -> tuple[str, Any] | None:
         secret = new_secret()
-        row = await self._one(ROTATE, {"id": webhook_id, "secret": secret, "grace": grace_seconds})
+        params = {"id": webhook_id, "owner": owner, "secret": secret, "grace": grace_seconds}
+        row = await self._one(ROTATE, params)
         return None if row is None else (secret, row["previous_secret_expires_at"])
+
+    async def disable_revoked_owners(self) -> int:
+        """Disable the subscriptions whose creating key is revoked; returns how many."""
+        row = await self._one(DISABLE_REVOKED_OWNERS, {})
+        return int(row["count"]) if row else 0
 
     async def signing(self, webhook_id: uuid.UUID) -> Signing | None:
         async with self.pool.connection() as conn:

@@ -57,6 +57,12 @@ class WebhookRow(SQLModel, table=True):
     updated_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     )
+    owner_key_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(UUID(as_uuid=True), nullable=True, index=True),
+        description="The API key that created it: it and admin keys alone may see or change"
+        " it. None (subscriptions older than ownership): admin keys only.",
+    )
 
 
 class DeliveryRow(SQLModel, table=True):

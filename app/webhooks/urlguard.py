@@ -40,6 +40,8 @@ def forbidden_reason(address: IPAddress) -> str | None:
             return forbidden_reason(embedded)
         if address.teredo is not None:
             return "Teredo tunnel"
+        if address.is_site_local:  # fec0::/10: deprecated (RFC 3879), yet routed inside sites
+            return "site-local"
     checks = (
         ("loopback", address.is_loopback),
         ("private", address.is_private),

@@ -363,3 +363,25 @@ def test_the_operator_view_shows_a_failed_delivery_and_retries_it(
         assert fits_without_sideways_scroll(page)
         screenshot(page, "console-operator.png")
     problems.assert_none()
+
+
+@pytest.mark.parametrize(
+    ("path", "rendered"),
+    [("/docs", ".opblock-summary-path"), ("/redoc", "[data-section-id^='tag']")],
+)
+def test_api_docs_render_from_this_origin_only(
+    page: Any, problems: PageProblems, server: str, path: str, rendered: str
+) -> None:
+    """Swagger UI and ReDoc come from the package, under a CSP: nothing from another host
+    (a machine without internet sees the same page), no inline script needed. (ReDoc's
+    footer asks for its maker's logo from a CDN; the policy stops it before the network.)"""
+    requested: list[str] = []
+    page.on("requestfinished", lambda request: requested.append(request.url))
+    answer = page.goto(f"{server}{path}")
+    assert answer is not None and "script-src" not in answer.headers["content-security-policy"]
+    assert "default-src 'self'" in answer.headers["content-security-policy"]
+    page.locator(rendered).first.wait_for()
+    assert page.get_by_text("/entities/patient/{entity_id}/admit").first.is_visible()
+    others = [url for url in requested if not url.startswith((server, "data:", "blob:"))]
+    assert others == []
+    problems.assert_none(allow="cdn.redoc.ly/redoc/logo-mini.svg")

