@@ -7,7 +7,16 @@ from pathlib import Path
 import yaml
 
 from app.journal.cloudevents import CloudEvent
-from app.stream.subscription import BAD_MESSAGE, GOING_AWAY, SLOW_CONSUMER, SubscribeMessage
+from app.stream.subscription import (
+    BAD_MESSAGE,
+    GOING_AWAY,
+    INTERNAL_ERROR,
+    KEY_REVOKED,
+    SLOW_CONSUMER,
+    TRY_AGAIN_LATER,
+    UNSUPPORTED_DATA,
+    SubscribeMessage,
+)
 
 DOCUMENT = yaml.safe_load(
     (Path(__file__).resolve().parents[2] / "openapi" / "asyncapi.yaml").read_text()
@@ -35,3 +44,7 @@ def test_close_codes_are_documented() -> None:
     assert f"{SLOW_CONSUMER} slow consumer" in description
     assert f"{BAD_MESSAGE} bad client message" in description
     assert f"{GOING_AWAY} going away" in description
+    assert f"{UNSUPPORTED_DATA} unsupported data" in description
+    assert f"{INTERNAL_ERROR} internal error" in description
+    assert f"{TRY_AGAIN_LATER} try again later" in description
+    assert f"{KEY_REVOKED} key revoked" in description
