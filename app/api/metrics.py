@@ -43,15 +43,18 @@ COMMAND_OUTCOMES = (
     "unavailable",
     "error",
 )
-WEBHOOK_OUTCOMES = (
+WEBHOOK_OUTCOMES = (  # Answer.outcome(): a fixed set, whatever a receiver answers
     "success",
     "gone",
     "http_3xx",
     "http_4xx",
     "http_5xx",
+    "other",  # a status outside 2xx-5xx (h11 allows any three digits)
     "timeout",
     "refused",
     "connection_error",
+    "protocol_error",  # an answer that is not HTTP/1.1
+    "error",  # an attempt that failed in a way the sender does not know
 )
 # A command takes a few ms when the database is near; the tail is lock waits and retries.
 COMMAND_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

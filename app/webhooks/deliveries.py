@@ -214,6 +214,20 @@ class Result:
     gone: bool = False
 
 
+def _storable(text: str | None) -> str | None:
+    """Text PostgreSQL accepts: no NUL (text and jsonb refuse it) and no lone surrogate. It is
+    the receiver's (its body, its garbled status line): one refused row would fail the whole
+    batch, and every delivery in it would be sent again, unrecorded."""
+    if text is None:
+        return None
+    text = text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", errors="replace").decode("utf-8")
+    return text
+
+
 class Deliveries:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
@@ -246,8 +260,8 @@ class Deliveries:
                 "attempted_at": result.attempted_at.isoformat(),
                 "status_code": result.status_code,
                 "latency_ms": result.latency_ms,
-                "body": result.body,
-                "error": result.error,
+                "body": _storable(result.body),
+                "error": _storable(result.error),
                 "status": result.status,
                 "delay": result.delay,
                 "gone": result.gone,

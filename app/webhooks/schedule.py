@@ -31,15 +31,16 @@ def next_delay(
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds or as an HTTP date; anything unreadable is ignored."""
+    """Retry-After as seconds or as an HTTP date; anything unreadable is ignored (it is the
+    receiver's text: ``str.isdigit`` alone accepts "²", which ``float`` refuses)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, IndexError):  # garbled, or absurd offsets
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

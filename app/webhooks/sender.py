@@ -9,14 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from app.webhooks.http1 import Http1Pool, ProtocolError, Target, request_head
+from app.webhooks.http1 import Http1Pool, ProtocolError, RequestError, Target
 from app.webhooks.signing import signature_header
 from app.webhooks.urlguard import ForbiddenURL, resolve
 
 KEEP_BODY_BYTES = 1024
 USER_AGENT = "Sluice-Webhooks/1.0"
+
+
+# Why an attempt has no status. A metric label each: a fixed set, whatever a receiver does.
+FAILURES = frozenset({"timeout", "refused", "connection_error", "protocol_error", "error"})
 
 
 @dataclass(frozen=True)
@@ -26,16 +30,19 @@ class Answer:
     body: str | None
     error: str | None
     retry_after: str | None = None
-    failure: str | None = None  # why there is no status: "timeout", "refused", "connection_error"
+    failure: str | None = None  # why there is no status: one of FAILURES
 
     def outcome(self) -> str:
-        """How the attempt went, as a metric label: one of a handful of fixed words."""
+        """How the attempt went, as a metric label: one of a handful of fixed words (never a
+        receiver's own number: h11 allows any three digits)."""
         code = self.status_code
         if code is None:
-            return self.failure or "connection_error"
+            return self.failure if self.failure in FAILURES else "error"
         if 200 <= code < 300:
             return "success"
-        return "gone" if code == 410 else f"http_{code // 100}xx"
+        if code == 410:
+            return "gone"
+        return f"http_{code // 100}xx" if 300 <= code < 600 else "other"
 
 
 def new_client(max_connections: int) -> Http1Pool:
@@ -60,7 +67,7 @@ async def send(
             parts = urlsplit(url)
             timestamp = int(time.time())
             headers = {
-                "host": parts.netloc.rpartition("@")[2],
+                "host": _host_header(parts),
                 "user-agent": USER_AGENT,
                 "content-type": "application/json",
                 "webhook-id": message_id,
@@ -75,14 +82,18 @@ async def send(
                 checked.host if https else None,
             )
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            answer = await client.post(
-                target, request_head(path, headers, len(body)), body, KEEP_BODY_BYTES
-            )
+            answer = await client.post(target, path, headers, body, KEEP_BODY_BYTES)
     except TimeoutError:
         return Answer(None, _ms(started), None, f"timed out after {within:g}s", failure="timeout")
     except ForbiddenURL as refused:
         return Answer(None, _ms(started), None, f"refused: {refused}", failure="refused")
-    except (OSError, EOFError, ProtocolError) as error:  # refused, reset, closed, TLS, garbled
+    except (RequestError, UnicodeError) as error:  # a URL or header HTTP/1.1 cannot carry
+        error_text = f"refused: the request cannot be sent: {error}"[:1000]
+        return Answer(None, _ms(started), None, error_text, failure="refused")
+    except ProtocolError as error:
+        error_text = f"the answer is not HTTP/1.1: {error}"[:1000]
+        return Answer(None, _ms(started), None, error_text, failure="protocol_error")
+    except (OSError, EOFError) as error:  # refused, reset, closed mid-answer, TLS
         reason = str(error) or "the connection was closed or reset"
         error_text = f"{type(error).__name__}: {reason}"[:1000]
         return Answer(None, _ms(started), None, error_text, failure="connection_error")
@@ -91,8 +102,17 @@ async def send(
         _ms(started),
         answer.first_bytes.decode("utf-8", errors="replace"),
         None,
-        answer.headers.get("retry-after"),
+        answer.header(b"retry-after") if answer.status >= 300 else None,
     )
+
+
+def _host_header(parts: SplitResult) -> str:
+    """The URL's host as the Host header carries it: ASCII, an IDN in its xn-- form."""
+    host = parts.netloc.rpartition("@")[2]
+    if host.isascii():
+        return host
+    ascii_host = (parts.hostname or "").encode("idna").decode("ascii")  # UnicodeError: refused
+    return f"{ascii_host}:{parts.port}" if parts.port else ascii_host
 
 
 def _ms(started: float) -> int:

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trustme
 
-from app.webhooks.http1 import Http1Pool, ProtocolError, Target, request_head
+from app.webhooks.http1 import Http1Pool, ProtocolError, RequestError, Target
 
 Reply = Callable[[bytes], bytes | None]  # request bytes -> raw answer (None: close)
 
@@ -55,8 +55,9 @@ async def raw_server(
 
 
 async def post(pool: Http1Pool, target: Target, body: bytes = b'{"a":1}') -> tuple[int, bytes]:
-    head = request_head("/hook?s=1", {"host": "receiver.test"}, len(body))
-    answer = await asyncio.wait_for(pool.post(target, head, body, keep_bytes=1024), 5)
+    answer = await asyncio.wait_for(
+        pool.post(target, "/hook?s=1", {"host": "receiver.test"}, body, keep_bytes=1024), 5
+    )
     return answer.status, answer.first_bytes
 
 
@@ -98,6 +99,63 @@ async def test_chunked_answers_are_read_through_and_kept_to_the_first_bytes() ->
         assert (await post(pool, target))[0] == 500  # read to its end: the connection serves on
         await pool.close()
     assert per_connection == [2]
+
+
+async def test_a_204_without_a_length_ends_at_its_head_and_the_connection_serves_on() -> None:
+    """RFC 9112 §6.3: no body after a 204 (nor a 304 or a 1xx), whatever the headers say;
+    uvicorn, aiohttp and http.server all send one without Content-Length."""
+    no_content = b"HTTP/1.1 204 No Content\r\nserver: uvicorn\r\n\r\n"
+    async with raw_server(lambda _: no_content) as (target, per_connection):
+        pool = Http1Pool(max_idle=1)
+        for _ in range(3):
+            assert await post(pool, target) == (204, b"")
+        await pool.close()
+    assert per_connection == [3]
+
+
+async def test_an_answer_the_request_did_not_ask_for_is_never_taken_for_the_next() -> None:
+    """Two answers to one request: the connection is dropped, so the second answer is not
+    read as the reply to the next POST."""
+    twice = (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 500 X\r\ncontent-length: 0\r\n\r\n"
+    )
+    async with raw_server(lambda _: twice) as (target, per_connection):
+        pool = Http1Pool(max_idle=4)
+        assert await post(pool, target) == (200, b"ok")
+        assert await post(pool, target) == (200, b"ok")
+        await pool.close()
+    assert per_connection == [1, 1]
+
+
+async def test_a_target_outside_ascii_is_percent_encoded() -> None:
+    seen: list[bytes] = []
+
+    def record(request: bytes) -> bytes:
+        seen.append(request)
+        return b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+
+    async with raw_server(record) as (target, _):
+        pool = Http1Pool(max_idle=1)
+        answer = await pool.post(target, "/h\u00e9/\u2603?q=%20", {"host": "r.test"}, b"", 10)
+        assert answer.status == 200
+        await pool.close()
+    assert seen[0].startswith(b"POST /h%C3%A9/%E2%98%83?q=%20 HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-correlation-id": "a\r\nx-injected: 1"}, {"x-correlation-id": "\u2603"}, {"bad name": "1"}],
+    ids=["line-break", "not-latin-1", "bad-name"],
+)
+async def test_a_request_http_cannot_carry_is_refused_before_connecting(
+    headers: dict[str, str],
+) -> None:
+    async with raw_server(lambda _: b"") as (target, per_connection):
+        pool = Http1Pool(max_idle=1)
+        with pytest.raises(RequestError):
+            await pool.post(target, "/hook", {"host": "r.test", **headers}, b"{}", 10)
+        await pool.close()
+    assert per_connection == []
 
 
 async def test_interim_answers_are_skipped() -> None:
@@ -158,6 +216,17 @@ async def test_an_idle_connection_the_server_closed_is_not_used_and_nothing_is_s
         b"SSH-2.0-OpenSSH\r\n\r\n",
         b"HTTP/1.1 abc OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\ncontent-length: x\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + b"1" * 70_000 + b"\r\n",
+        b"HTTP/1.1 200000000000 OK\r\n\r\n",
+    ],
+    ids=[
+        "not-http",
+        "status-not-digits",
+        "bad-length",
+        "negative-chunk",
+        "70-KB-chunk-line",
+        "long-status",
     ],
 )
 async def test_a_garbled_answer_is_a_protocol_error(garbage: bytes) -> None:

@@ -1,7 +1,8 @@
 """A webhook receiver on 127.0.0.1 that can misbehave on purpose.
 
 A raw asyncio HTTP/1.1 server (not an ASGI app) so it can do what real receivers do wrong:
-answer any status, never answer, or reset the connection mid-request.
+answer any status, never answer, reset the connection mid-request, or write any bytes at all
+(an answer no HTTP library would produce) and close.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-# A behaviour: an HTTP status, "hang" (never answer), "reset" (RST the connection), or
-# ("slow", seconds) (answer 200 after that long).
-Behaviour = int | str | tuple[str, float]
+# A behaviour: an HTTP status, "hang" (never answer), "reset" (RST the connection),
+# ("slow", seconds) (answer 200 after that long), or bytes (written as they are, then the
+# connection closed: its framing is in doubt).
+Behaviour = int | str | tuple[str, float] | bytes
 
 
 @dataclass
@@ -80,6 +82,10 @@ class Receiver:
                     return
                 if behaviour == "hang":
                     await asyncio.sleep(3600)
+                    return
+                if isinstance(behaviour, bytes):
+                    writer.write(behaviour)
+                    await writer.drain()
                     return
                 await self._respond(writer, request, behaviour)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
