@@ -8,31 +8,30 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field, StrictFloat, field_validator
+from pydantic import BaseModel, Field, StrictFloat
 
 from app.api.problems import ProblemError, problem_responses
-from app.keys.ratelimit import MAX_RATE, check_rate
+from app.keys.ratelimit import MAX_RATE, MIN_RATE
 from app.keys.scopes import Scope
 from app.keys.store import KeyInfo, KeyStore
 
 router = APIRouter(prefix="/admin/keys", tags=["keys"])
 
+# 0 (no limit) or a rate the token bucket can work with; the schema says so, for clients.
+RateLimit = (
+    Annotated[StrictFloat, Field(ge=0, le=0)]
+    | Annotated[StrictFloat, Field(ge=MIN_RATE, le=MAX_RATE)]
+)
+
 
 class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="Who or what uses the key.")
     scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
-    rate_limit_per_second: StrictFloat | None = Field(  # a number: false or "5" is refused
+    rate_limit_per_second: RateLimit | None = Field(  # a number: false or "5" is refused
         default=None,
-        ge=0,
-        le=MAX_RATE,
-        description="This key's own limit in requests/s (0, or 0.01 to 1,000,000); unset:"
-        " SLUICE_RATE_LIMIT_PER_SECOND; 0: none.",
+        description="This key's own limit in requests/s: 0 (none), or 0.01 to 1,000,000;"
+        " unset: SLUICE_RATE_LIMIT_PER_SECOND.",
     )
-
-    @field_validator("rate_limit_per_second")
-    @classmethod
-    def _sensible_rate(cls, value: float | None) -> float | None:
-        return None if value is None else check_rate(value)
 
 
 class KeyPublic(BaseModel):

@@ -91,7 +91,7 @@ async def test_command_routes_work_without_the_dispatcher(database_url: str) -> 
     await pool.open(wait=True)
     app.state.runner = CommandRunner(bank.service, Journal(pool), RunnerSettings())
     keys = KeyStore(pool)
-    await keys.create("admin", ("admin",), key=ADMIN_KEY, origin="env")
+    await keys.seed("admin", ("admin",), ADMIN_KEY)
     app.state.keyring = KeyRing(keys)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(pool.close)
