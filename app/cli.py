@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
-        configure_logging(settings.log_level, settings.log_format)
+        configure_logging(settings.logs.level, settings.logs.format)
         if args.command == "serve":
             return _serve(settings, args.host, args.port, migrate=not args.no_migrate)
         if args.command == "migrate":
@@ -69,25 +69,25 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, migrate: b
     from app.main import create_app
     from app.shutdown import DrainingServer
 
-    url = resolve_database_url(settings)
-    wait_for_database(url, within=settings.db_wait_seconds)
+    url = resolve_database_url(settings.database)
+    wait_for_database(url, within=settings.database.wait_seconds)
     if migrate:
         upgrade(url)
     app = create_app(settings, database_url=url)
     config = uvicorn.Config(
         app,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host or settings.http.host,
+        port=port or settings.http.port,
         log_config=None,  # the root handler's format (JSON by default), not uvicorn's own
-        log_level=settings.log_level.lower(),
+        log_level=settings.logs.level.lower(),
         access_log=False,  # RequestLog writes one line per request, with its ids
         timeout_graceful_shutdown=10,
-        ws_max_size=settings.ws_max_message_bytes,
-        ws_ping_interval=settings.ws_ping_interval_seconds,
-        ws_ping_timeout=settings.ws_ping_timeout_seconds,
-        http=with_header_timeout(settings.http_header_timeout_seconds),
-        limit_concurrency=settings.http_max_connections,
-        timeout_keep_alive=settings.http_keep_alive_seconds,
+        ws_max_size=settings.stream.max_message_bytes,
+        ws_ping_interval=settings.stream.ping_interval_seconds,
+        ws_ping_timeout=settings.stream.ping_timeout_seconds,
+        http=with_header_timeout(settings.http.header_timeout_seconds),
+        limit_concurrency=settings.http.max_connections,
+        timeout_keep_alive=settings.http.keep_alive_seconds,
     )
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises it once shut down
         DrainingServer(config).run()
@@ -99,8 +99,8 @@ def _migrate(settings: Settings) -> int:
     from app.db.runtime import resolve_database_url
     from app.db.wait import wait_for_database
 
-    url = resolve_database_url(settings)
-    wait_for_database(url, within=settings.db_wait_seconds)
+    url = resolve_database_url(settings.database)
+    wait_for_database(url, within=settings.database.wait_seconds)
     upgrade(url)
     print("database at the latest schema")
     return 0
@@ -112,7 +112,7 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     from app.db.urls import libpq_url
     from app.keys.store import SyncKeyStore
 
-    url = resolve_database_url(settings)
+    url = resolve_database_url(settings.database)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # stdout/stderr are for the keys
     upgrade(url)
     store = SyncKeyStore(libpq_url(url))

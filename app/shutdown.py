@@ -18,23 +18,22 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
-from app.stream.subscription import Subscription
+from app.runtime import Runtime
 
 log = logging.getLogger("sluice")
 
 WEBSOCKET_GOODBYE_SECONDS = 5.0
 
 
-async def drain(app: FastAPI) -> None:
-    app.state.draining = True  # /readyz answers 503 from now on
-    subscriptions: set[Subscription] = app.state.subscriptions
-    for subscription in list(subscriptions):
+async def drain(runtime: Runtime) -> None:
+    runtime.draining = True  # /readyz answers 503 from now on
+    for subscription in runtime.sockets:
         subscription.go_away()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(WEBSOCKET_GOODBYE_SECONDS):
-            while subscriptions:  # noqa: ASYNC110 - emptied by each route as it returns
+            while len(runtime.sockets):  # noqa: ASYNC110 - emptied by each route as it returns
                 await asyncio.sleep(0.02)
-    await app.state.workers.stop()
+    await runtime.stop()
     log.info("drained: WebSocket clients told where to resume, leadership released")
 
 
@@ -43,9 +42,10 @@ class DrainingServer(uvicorn.Server):
         for server in self.servers:  # no new connections while draining
             server.close()
         app = self.config.app
-        if isinstance(app, FastAPI) and getattr(app.state, "workers", None) is not None:
+        runtime = getattr(app.state, "runtime", None) if isinstance(app, FastAPI) else None
+        if runtime is not None:
             try:
-                await drain(app)
+                await drain(runtime)
             except Exception:  # the rest of the shutdown must still happen
                 log.exception("draining failed; shutting down regardless")
         await super().shutdown(sockets)

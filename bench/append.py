@@ -30,8 +30,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from app.journal.commands import CommandRequest, CommandRunner, RunnerSettings
+from app.journal.commands import CommandRequest, CommandRunner
 from app.journal.repository import Journal, PendingAppend
+from app.journal.settings import CommandSettings
 from app.services.ward import service as ward
 from app.services.ward.patient import Admit, RecordVitals, VitalsRecorded
 from bench.database import BenchDatabase, bench_database
@@ -186,7 +187,7 @@ async def sluice_rates(url: str, workers: int, seconds: float) -> tuple[float, f
 
         appended = await async_rate(workers, seconds, append)
 
-        runner = CommandRunner(ward, journal, RunnerSettings())
+        runner = CommandRunner(ward, journal, CommandSettings())
         admit = Admit(name="Bench", ward="W1", bed="1")
         ids = [f"cmd-{prefix}-{i}" for i in range(PATIENTS)]
         for patient_id in ids:

@@ -37,20 +37,21 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from app.background.leadership import Leadership
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
 from app.journal.repository import Journal, PendingAppend
 from app.relay.checkpoints import Checkpoints
-from app.relay.consumer import ConsumerSettings, ConsumerWorker
-from app.relay.consumer_log import ConsumerLog
-from app.relay.leadership import Leadership
-from app.relay.listener import Listener
+from app.relay.consumer import ConsumerWorker
+from app.relay.log import EventLog
 from app.relay.sequencer import Sequencer
+from app.relay.settings import SequencerSettings
 from app.relay.sql import CHECKPOINT_CHANNEL
 from app.services.ward import service as ward
 from app.services.ward.patient import PatientAdmitted, VitalsRecorded
 from app.services.ward.views import ward_board
 from app.settings import Settings, get_settings
 from app.views.projector import ViewProjector
-from app.workers import CHANNELS
 from bench import view_latency
 from bench.database import BenchDatabase, bench_database
 from bench.report import median, table
@@ -101,8 +102,8 @@ async def append_backlog(url: str, patients: int, per_patient: int) -> int:
     not one patient's history. Returns the number of events, once all are sequenced."""
     rng, connections = random.Random(2026), pool(url, 4)
     await connections.open(wait=True)
-    listener = Listener(url, CHANNELS)
-    sequencer = Sequencer(url, listener, poll_interval=0.05)
+    listener = Listener(url, WorkerSettings())
+    sequencer = Sequencer(url, listener, SequencerSettings(), WorkerSettings(poll_seconds=0.05))
     listener.start()
     sequencer.start()
     journal, total = Journal(connections), patients * (per_patient + 1)
@@ -126,26 +127,27 @@ async def projector_rate(url: str, settings: Settings) -> float:
     """Events/s of ward-board catching up the whole log, leadership already taken."""
     connections = pool(url, 4)
     await connections.open(wait=True)
-    checkpoints, consumer_log = Checkpoints(connections), ConsumerLog(connections, ward)
-    listener = Listener(url, CHANNELS)
-    leadership = Leadership(url, retry_interval=settings.leader_retry_seconds)
+    checkpoints, event_log = Checkpoints(connections), EventLog(connections, ward, "ward")
+    listener = Listener(url, settings.background)
+    leadership = Leadership(url, settings.background)
     projector = ViewProjector(
         ward_board,
         ward,
         pool=connections,
         checkpoints=checkpoints,
-        consumer_log=consumer_log,
-        cache_size=settings.view_cache_size,
+        event_log=event_log,
+        cache_size=settings.views.cache_size,
     )
     worker = ConsumerWorker(
         projector,
         checkpoints=checkpoints,
-        consumer_log=consumer_log,
+        event_log=event_log,
         leadership=leadership,
         listener=listener,
-        settings=ConsumerSettings(batch_size=settings.consumer_batch_size),
+        settings=settings.consumers,
+        worker_settings=settings.background,
     )
-    head, caught_up = await consumer_log.head(), asyncio.Event()
+    head, caught_up = await event_log.head(), asyncio.Event()
 
     def heard(payload: str) -> None:  # the projector's own NOTIFY, committed with its batch
         if payload == f"{ward_board.name}:{head}":
@@ -180,15 +182,16 @@ async def board_rows(url: str, batch: int, chunk: int = 10_000) -> tuple[list[An
     how many rows the projector writes: one per row touched in each of its batches."""
     connections = pool(url, 1)
     await connections.open(wait=True)
-    consumer_log, types = ConsumerLog(connections, ward), ward.log_types(ward_board.handlers)
+    event_log, types = EventLog(connections, ward, "ward"), ward.log_types(ward_board.handlers)
     board: dict[Any, Any] = {}
     written: list[tuple[Any, ...]] = []
     projected: set[tuple[int, Any]] = set()
     try:
-        head = await consumer_log.head()
+        head = await event_log.head()
         for after in range(0, head, chunk):
-            for stored in await consumer_log.read(ward_board.name, after, after + chunk, types):
-                logged = consumer_log.decode(stored)
+            rows = await event_log.read_range(ward_board.name, after, after + chunk, types)
+            for stored in rows:
+                logged = event_log.decode(stored)
                 handler = ward_board.handlers[type(logged.event)]
                 key = handler.key(logged.event, logged.meta)
                 row = board[key] = handler.handler(board.get(key), logged.event, logged.meta)
@@ -250,7 +253,7 @@ def throughput_trial(
     """(projector events/s, raw rows/s, same rows?) on a fresh copy of the backlog. The order
     alternates between trials, so neither always inherits the other's dirty pages."""
     url = db.clone(backlog, "bench_proj")
-    settings = get_settings().model_copy(update={"consumer_batch_size": batch})
+    settings = get_settings().but(consumer_batch_size=batch)
     if trial % 2:
         raw = raw_upsert_rate(url, rows, batch)
         projected = asyncio.run(projector_rate(url, settings))
@@ -267,7 +270,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--per-patient", type=int, default=100, help="VitalsRecorded each")
     parser.add_argument("--trials", type=int, default=3, help="throughput runs (median)")
-    parser.add_argument("--batch", type=int, default=settings.consumer_batch_size)
+    parser.add_argument("--batch", type=int, default=settings.consumers.batch_size)
     parser.add_argument("--rate", type=float, default=200.0, help="commands/s offered in all")
     parser.add_argument("--sample-rate", type=float, default=30.0, help="of which the sampler's")
     parser.add_argument("--seconds", type=float, default=20.0, help="of load")

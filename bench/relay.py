@@ -29,9 +29,10 @@ import httpx
 import psycopg
 import websockets
 
-from app.relay.listener import Listener
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
 from app.relay.sequencer import Sequencer
-from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
+from app.relay.settings import SequencerSettings
 from bench.append import VITALS
 from bench.database import bench_database
 from bench.report import median, percentile, table
@@ -70,8 +71,10 @@ async def notify_round_trips(url: str, samples: int = 500, pause: float = 0.0) -
 
 async def sequencer_rate(url: str, backlog: int, batch_size: int) -> float:
     await bulk_append(url, entities=backlog // 100, per_entity=100, prefix=f"b{batch_size}")
-    listener = Listener(url, [OUTBOX_CHANNEL, LOG_CHANNEL])
-    sequencer = Sequencer(url, listener, batch_size=batch_size, poll_interval=0.05)
+    listener = Listener(url, WorkerSettings())
+    sequencer = Sequencer(
+        url, listener, SequencerSettings(batch_size=batch_size), WorkerSettings(poll_seconds=0.05)
+    )
     listener.start()
     started = time.perf_counter()
     sequencer.start()

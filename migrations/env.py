@@ -1,4 +1,4 @@
-"""Alembic environment: the target is the one SQLModel metadata (app/db/metadata.py)."""
+"""Alembic environment: the target is the one SQLModel metadata (app/schema.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from app.db.metadata import metadata
+from app.schema import metadata
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logging", True):

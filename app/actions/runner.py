@@ -22,7 +22,7 @@ from app.journal.correlation import carried
 from app.journal.errors import CommandRejected
 from app.relay.checkpoints import Checkpoints
 from app.relay.consumer import HandlerFailed, PositionMoved
-from app.relay.consumer_log import ConsumerLog, LoggedEvent, Row
+from app.relay.log import EventLog, LoggedEvent, Row
 from app.sdk.action import Action, ActionEffect
 from app.sdk.service import Service
 from app.sdk.timers import CancelTimer, Send, Timer
@@ -57,7 +57,7 @@ class ActionConsumer:
         pool: AsyncConnectionPool,
         runner: CommandRunner,
         checkpoints: Checkpoints,
-        consumer_log: ConsumerLog,
+        event_log: EventLog,
         timers: TimerStore,
     ) -> None:
         self.action = action
@@ -66,7 +66,7 @@ class ActionConsumer:
         self.pool = pool
         self.runner = runner
         self.checkpoints = checkpoints
-        self.consumer_log = consumer_log
+        self.event_log = event_log
         self.timers = timers
 
     def reset(self) -> None:
@@ -75,7 +75,7 @@ class ActionConsumer:
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
         for row in rows:
             try:
-                await self._handle(self.consumer_log.decode(row))
+                await self._handle(self.event_log.decode(row))
             except OUTAGE_ERRORS:
                 raise  # not this event's fault: the runner backs off and retries the batch
             except Exception as error:

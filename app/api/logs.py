@@ -23,8 +23,10 @@ from typing import Any
 from pydantic_core import to_json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.auth import principal_of
 from app.api.refusals import upgrade_refused
+
+# Where authentication leaves the caller's key name for the request line (app/keys/auth.py).
+KEY_NAME = "sluice.key_name"
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "sluice_request_id", default=None
@@ -216,7 +218,6 @@ class RequestLog:
             request_id_var.reset(token)
 
     def _log(self, scope: Scope, answer: dict[str, Any], started: float) -> None:
-        principal = principal_of(scope)
         request_log.info(
             "%s %s %s",
             scope.get("method", "WS"),
@@ -228,7 +229,7 @@ class RequestLog:
                     "path": scope["path"],
                     "status": answer.get("status", 0),
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "key": principal.name if principal else None,
+                    "key": scope.get(KEY_NAME),
                     "correlation_id": answer.get("correlation_id"),
                 }
             },

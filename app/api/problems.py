@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.refusals import refuse
-from app.journal import errors
 
 log = logging.getLogger("sluice.api")
 
@@ -158,10 +157,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
         return problem_response(request, exc.status_code, "", title, detail, headers)
 
-    @app.exception_handler(errors.CommandError)
-    async def on_command_error(request: Request, exc: errors.CommandError) -> JSONResponse:
-        return command_problem(request, exc)
-
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
@@ -194,39 +189,3 @@ def _allowed_methods(request: Request) -> str:
     if "GET" in methods:
         methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
     return ", ".join(sorted(methods))
-
-
-def command_problem(request: Request, exc: errors.CommandError) -> JSONResponse:
-    match exc:
-        case errors.UnknownEntityType() | errors.UnknownCommand() | errors.EntityNotFound():
-            return problem_response(request, 404, "not-found", "Not found", str(exc))
-        case errors.CommandRejected():
-            return problem_response(
-                request,
-                409,
-                "command-rejected",
-                "Command rejected",
-                exc.reason,
-                version=exc.version,
-                **({"rejection": exc.detail} if exc.detail else {}),
-            )
-        case errors.VersionMismatch():
-            return problem_response(
-                request,
-                409,
-                "version-conflict",
-                "Version conflict",
-                str(exc),
-                {"ETag": f'"{exc.current}"'},
-                expected_version=exc.expected,
-                current_version=exc.current,
-            )
-        case errors.ContentionExhausted():
-            return problem_response(
-                request, 409, "contention", "Too much contention", str(exc), {"Retry-After": "1"}
-            )
-        case errors.IdempotencyKeyReused():
-            return problem_response(
-                request, 422, "idempotency-key-reused", "Idempotency-Key reused", str(exc)
-            )
-    return problem_response(request, 400, "bad-command", "Bad command", str(exc))

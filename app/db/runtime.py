@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from app.config import ConfigurationError
 from app.db.embedded import start_embedded
-from app.settings import ConfigurationError, Settings
+from app.db.settings import DatabaseSettings
 
 
-def resolve_database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
+def resolve_database_url(settings: DatabaseSettings) -> str:
+    if settings.url:
+        return settings.url
     if not settings.embedded:
         raise ConfigurationError(
             "DATABASE_URL is required (SLUICE_EMBEDDED=false: no embedded server)"

@@ -13,8 +13,8 @@ import time
 
 import psycopg
 
+from app.config import ConfigurationError
 from app.db.urls import libpq_url
-from app.settings import ConfigurationError
 
 log = logging.getLogger("sluice.db")
 

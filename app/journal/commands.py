@@ -40,13 +40,14 @@ from app.journal.errors import (
 )
 from app.journal.locks import KeyedLocks
 from app.journal.repository import (
+    EntitySnapshot,
     IdempotencyRecord,
     Journal,
     LoadedEntity,
     PendingAppend,
-    Snapshot,
 )
 from app.journal.results import AppendedEvent, CommandResult
+from app.journal.settings import CommandSettings
 from app.sdk.entity import Decision, EventSourcedEntity
 from app.sdk.events import Command, Rejection
 from app.sdk.service import Service
@@ -77,14 +78,6 @@ class CommandOutcome:
 CommandObserver = Callable[[str, str, str, float], None]
 
 
-@dataclass(frozen=True)
-class RunnerSettings:
-    retries: int = 8
-    snapshot_every: int = 100
-    idempotency_ttl_seconds: float = 24 * 3600
-    cache_size: int = 10_000
-
-
 def request_hash(request: CommandRequest) -> str:
     """What makes two requests 'the same' for an Idempotency-Key: target, command and body."""
     canonical = json.dumps(
@@ -105,7 +98,7 @@ class CommandRunner:
         self,
         service: Service,
         journal: Journal,
-        settings: RunnerSettings,
+        settings: CommandSettings,
         *,
         observer: CommandObserver | None = None,
     ) -> None:
@@ -297,7 +290,7 @@ class CommandRunner:
             events=[(appended.event_id, event) for appended, event in events],
             metadata={"command": request.command, **request.metadata},
             idempotency=self._record(request, digest, result),
-            snapshot=Snapshot(result.version, new_state) if crosses else None,
+            snapshot=EntitySnapshot(result.version, new_state) if crosses else None,
             state_schema=entity.state_schema,
             timers=timers,
             cancelled_timers=cancelled,

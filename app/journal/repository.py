@@ -21,8 +21,8 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from app.db.group_commit import GroupCommit
 from app.journal import sql
-from app.journal.batching import AppendBatcher
 from app.journal.errors import IdempotencyKeyTaken, VersionConflict
 from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Event
@@ -74,7 +74,7 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class EntitySnapshot:
     version: int
     state: BaseModel
 
@@ -89,7 +89,7 @@ class PendingAppend:
     events: Sequence[tuple[uuid.UUID, Event]]
     metadata: dict[str, Any]
     idempotency: IdempotencyRecord | None = None
-    snapshot: Snapshot | None = None
+    snapshot: EntitySnapshot | None = None
     state_schema: str = ""
     timers: Sequence[dict[str, Any]] = ()
     cancelled_timers: Sequence[dict[str, Any]] = ()
@@ -133,7 +133,7 @@ class Journal:
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.pool = pool
-        self.batcher = AppendBatcher(
+        self.batcher = GroupCommit(
             self._write, max_batch=max_batch, max_in_flight=max_in_flight, on_batch=on_batch
         )
         self.on_appended = on_appended  # e.g. wake this process's sequencer at once

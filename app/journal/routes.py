@@ -7,23 +7,29 @@ command's body. Routes only build a CommandRequest and hand it to the CommandRun
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError, create_model
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, create_model
 
-from app.api.auth import require
 from app.api.problems import ProblemError, problem_responses
 from app.journal.cloudevents import CloudEvent, cloud_event
-from app.journal.commands import CommandOutcome, CommandRequest, CommandRunner
-from app.journal.correlation import command_metadata
+from app.journal.correlation import MAX_CORRELATION_ID
 from app.journal.errors import EntityNotFound, UnknownCommand, UnknownEntityType
+from app.journal.front_door import (
+    ENTITY_ID_PATTERN,
+    HEADER_NAMES,
+    IDEMPOTENCY_KEY_PATTERN,
+    IF_MATCH_PATTERN,
+    MAX_TRACEPARENT,
+    parse_command_request,
+    reply_headers,
+)
 from app.journal.results import CommandResult
+from app.keys.auth import require
 from app.keys.scopes import COMMANDS_WRITE, EVENTS_READ
+from app.runtime import RuntimeDep
 from app.sdk.entity import CommandSpec, EventSourcedEntity
-from app.sdk.events import Command
 from app.sdk.service import Service
 
-ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@~-]{0,199}$"
 EntityId = Annotated[
     str,
     Path(
@@ -31,39 +37,38 @@ EntityId = Annotated[
         description="The entity's id: 1-200 of letters, digits and . _ : @ ~ -",
     ),
 ]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Same key and same body: the stored reply, no new events. Kept 24 h.",
+
+
+def _header(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", **schema},
+    }
+
+
+# The command headers as /openapi.json documents them, from the front door's own limits:
+# the front door parses them (a fast-path request and this route's alike), not FastAPI.
+COMMAND_HEADERS = [
+    _header(
+        "Idempotency-Key",
+        "Same key and same body: the stored reply, no new events. Kept 24 h.",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+    ),
+    _header(
+        "If-Match",
+        'Run only if the entity is at this version: "3" (malformed: 400).',
+        pattern=IF_MATCH_PATTERN,
+    ),
+    _header("X-Correlation-ID", "Carried into event metadata.", maxLength=MAX_CORRELATION_ID),
+    _header(
+        "traceparent",
+        "W3C trace context; stored with the events and carried downstream.",
+        maxLength=MAX_TRACEPARENT,
     ),
 ]
-IF_MATCH_PATTERN = r'^(?:W/)?"(\d{1,10})"$'
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        description='Run only if the entity is at this version: "3".',
-        # Documented, checked by _expected_version: a malformed one is a 400, not a 422.
-        json_schema_extra={"pattern": IF_MATCH_PATTERN},
-    ),
-]
-CorrelationId = Annotated[
-    str | None,
-    Header(alias="X-Correlation-ID", max_length=200, description="Carried into event metadata."),
-]
-TraceParent = Annotated[
-    str | None,
-    Header(
-        alias="traceparent",
-        max_length=100,
-        description="W3C trace context; stored with the events and carried downstream.",
-    ),
-]
-_IF_MATCH = re.compile(IF_MATCH_PATTERN)
 
 
 class EventPage(BaseModel):
@@ -87,6 +92,7 @@ def add_entity_routes(router: APIRouter, service: Service, service_name: str) ->
                 response_model=CommandResult,
                 responses=problem_responses(400, 404, 409, 413, 415, 422),
                 dependencies=[require(COMMANDS_WRITE)],
+                openapi_extra={"parameters": COMMAND_HEADERS},
             )
         state_model = _state_model(entity)
         router.add_api_route(
@@ -114,140 +120,33 @@ def add_entity_routes(router: APIRouter, service: Service, service_name: str) ->
     _add_unknown_routes(router, service)
 
 
-async def require_json(content_type: str | None) -> None:
-    """A command body is JSON; anything else is refused before it is parsed."""
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
-        raise ProblemError(
-            415,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the command as JSON with Content-Type: application/json",
-        )
-
-
-def parse_command(spec: CommandSpec, body: bytes) -> Command:
-    """A command's body, with JSON's types as documented: ``"95"`` or ``true`` is not an
-    integer, whatever pydantic's lax mode would make of it. Strict JSON validation says so
-    (and still takes strings for dates, UUIDs and enums), but it also refuses ``19.0`` for an
-    integer, which JSON Schema counts as one: only then is the body read again, laxly."""
-    try:
-        command: Command = spec.model.model_validate_json(body, strict=True)
-        return command
-    except ValidationError as error:
-        if not all(_integral_number(found) for found in error.errors()):
-            raise _invalid_body(error) from None
-    try:
-        command = spec.model.model_validate_json(body)
-    except ValidationError as error:
-        raise _invalid_body(error) from None
-    return command
-
-
-def _integral_number(error: Any) -> bool:
-    value = error.get("input")
-    return error["type"] == "int_type" and isinstance(value, float) and value.is_integer()
-
-
-def _invalid_body(error: ValidationError) -> RequestValidationError:
-    found = error.errors(include_url=False, include_context=False)
-    return RequestValidationError(
-        [
-            {"type": e["type"], "loc": ("body", *e["loc"]), "msg": e["msg"]}
-            for e in found
-            if not _integral_number(e)
-        ]
-    )
-
-
-def _runner(request: Request) -> CommandRunner:
-    runner: CommandRunner = request.app.state.runner
-    return runner
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    found = _IF_MATCH.fullmatch(if_match.strip())
-    if not found:
-        raise ProblemError(
-            400, "bad-if-match", "Malformed If-Match", 'If-Match takes a quoted version: "3"'
-        )
-    return int(found.group(1))
-
-
 def _command_endpoint(entity: EventSourcedEntity[Any], spec: CommandSpec) -> Any:
-    """A command route as FastAPI sees it: its signature is what /openapi.json documents.
+    """A command route as FastAPI sees it: its signature and ``COMMAND_HEADERS`` are what
+    /openapi.json documents.
 
-    In the running app, CommandDispatch (app/journal/dispatch.py) answers these paths before
-    FastAPI's routing, with the same parsing rules and the same ``run_command`` underneath;
-    this endpoint serves any app assembled without that dispatcher.
+    In the running app the fast path (``CommandRoute``) answers these paths before FastAPI's
+    routing; this endpoint serves an app assembled without it. Both parse the request with
+    ``parse_command_request``, from the raw headers and body.
     """
     model = spec.model
 
     async def command_endpoint(
         request: Request,
+        runtime: RuntimeDep,
         entity_id: EntityId,
-        command: model,  # type: ignore[valid-type]
-        idempotency_key: IdempotencyKey = None,
-        if_match: IfMatch = None,
-        correlation_id: CorrelationId = None,
-        traceparent: TraceParent = None,
+        command: model,  # type: ignore[valid-type]  # documented; parsed below, strictly
     ) -> Response:
-        await require_json(request.headers.get("content-type"))
-        command = parse_command(spec, await request.body())  # strictly, as CommandDispatch
-        outcome, correlation = await run_command(
-            request.app.state.runner,
-            entity,
-            spec,
-            entity_id,
-            command,
-            idempotency_key,
-            if_match,
-            correlation_id,
-            traceparent,
-        )
+        headers = {name: request.headers[name] for name in HEADER_NAMES if name in request.headers}
+        parsed = parse_command_request(entity, spec, entity_id, headers, await request.body())
+        outcome = await runtime.runner.run(parsed.request)
         return Response(
             outcome.result.model_dump_json(),
             media_type="application/json",
-            headers=reply_headers(outcome, correlation),
+            headers=reply_headers(outcome, parsed.correlation_id),
         )
 
     command_endpoint.__doc__ = spec.handler.__doc__
     return command_endpoint
-
-
-async def run_command(
-    runner: CommandRunner,
-    entity: EventSourcedEntity[Any],
-    spec: CommandSpec,
-    entity_id: str,
-    command: Command,
-    idempotency_key: str | None,
-    if_match: str | None,
-    correlation_id: str | None,
-    traceparent: str | None = None,
-) -> tuple[CommandOutcome, str]:
-    correlation, metadata = command_metadata(correlation_id, traceparent)
-    outcome = await runner.run(
-        CommandRequest(
-            entity_type=entity.name,
-            entity_id=entity_id,
-            command=spec.name,
-            body=command,
-            idempotency_key=idempotency_key,
-            expected_version=_expected_version(if_match),
-            metadata=metadata,
-        )
-    )
-    return outcome, correlation
-
-
-def reply_headers(outcome: CommandOutcome, correlation: str) -> dict[str, str]:
-    headers = {"ETag": f'"{outcome.result.version}"', "X-Correlation-ID": correlation}
-    if outcome.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return headers
 
 
 def _state_model(entity: EventSourcedEntity[Any]) -> type[BaseModel]:
@@ -262,8 +161,8 @@ def _state_model(entity: EventSourcedEntity[Any]) -> type[BaseModel]:
 
 
 def _state_endpoint(entity: EventSourcedEntity[Any], model: type[BaseModel]) -> Any:
-    async def read_state(request: Request, entity_id: EntityId) -> Response:
-        loaded = await _runner(request).load(entity, entity_id)
+    async def read_state(request: Request, runtime: RuntimeDep, entity_id: EntityId) -> Response:
+        loaded = await runtime.runner.load(entity, entity_id)
         if loaded.version == 0:
             raise EntityNotFound(entity.name, entity_id)
         etag = f'"{loaded.version}"'
@@ -286,13 +185,12 @@ def _state_endpoint(entity: EventSourcedEntity[Any], model: type[BaseModel]) -> 
 
 def _history_endpoint(entity: EventSourcedEntity[Any], service_name: str) -> Any:
     async def read_history(
-        request: Request,
+        runtime: RuntimeDep,
         entity_id: EntityId,
         after: Annotated[int, Query(ge=0, description="Only versions above this.")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> EventPage:
-        runner = _runner(request)
-        stored = await runner.journal.entity_events(
+        stored = await runtime.journal.entity_events(
             entity.name, entity_id, after=after, limit=limit
         )
         if not stored and after == 0:

@@ -2,7 +2,7 @@
 
 Appending is ONE statement (so one round trip, atomic under autocommit): the events, their outbox
 rows, the idempotency records and the snapshots of a batch of commands (group commit, see
-app/journal/batching.py) are written together or not at all. Concurrency:
+app/db/group_commit.py) are written together or not at all. Concurrency:
   * two writers deciding on the same entity version both try to insert ``version = n+1``; the
     unique ``events_entity_version_key`` lets exactly one commit, the other gets a
     UniqueViolation naming that constraint and re-decides on fresh state;
@@ -16,6 +16,10 @@ app/journal/batching.py) are written together or not at all. Concurrency:
 """
 
 import functools
+
+from app.timers.sql import CANCEL_IN_APPEND, SCHEDULE_IN_APPEND, SCHEDULED_IN_APPEND
+
+OUTBOX_CHANNEL = "sluice_outbox"  # notified by every append: the sequencer looks again
 
 LOAD_ENTITY = """
 WITH snap AS (
@@ -46,6 +50,7 @@ END_ENTITY_TURN = f"SELECT pg_advisory_unlock({ENTITY_LOCK_KEY})"
 # One statement appends a whole batch: the commands of several entities (each entity at most
 # once, since a process runs one command per entity at a time), committed together. A unique
 # violation fails the whole batch; the caller then re-runs its items one by one to attribute it.
+# Timers the commands asked for ride in the same statement (the timers package's parts).
 # The idempotency and snapshot parts are left out when a batch has none: planning and running
 # them on empty input cost ~110 us per statement, a third of an uncontended append.
 _APPEND_EVENTS = """
@@ -90,30 +95,6 @@ _APPEND_SNAPSHOTS = """, new_snapshots AS (
         WHERE snapshots.version < excluded.version
 )"""
 
-# Timers ride in the same statement as the events that asked for them. Scheduling a key
-# again moves the timer (and gives it a new timer_id, so it fires again); a cancel deletes it.
-_APPEND_TIMERS = """, new_timers AS (
-    INSERT INTO timers
-        (owner, key, timer_id, entity_type, entity_id, command, body, metadata, due_at)
-    SELECT owner, key, timer_id, entity_type, entity_id, command, body, metadata, due_at
-    FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(
-        owner text, key text, timer_id uuid, entity_type text, entity_id text, command text,
-        body jsonb, metadata jsonb, due_at timestamptz)
-    ON CONFLICT (owner, key) DO UPDATE
-        SET timer_id = excluded.timer_id, entity_type = excluded.entity_type,
-            entity_id = excluded.entity_id, command = excluded.command, body = excluded.body,
-            metadata = excluded.metadata, due_at = excluded.due_at, attempts = 0,
-            locked_until = NULL, last_error = NULL, created_at = now()
-), new_timers_notified AS (
-    SELECT pg_notify('sluice_timers', '')
-)"""
-
-_CANCEL_TIMERS = """, cancelled_timers AS (
-    DELETE FROM timers
-    WHERE (owner, key) IN (
-        SELECT owner, key FROM jsonb_to_recordset(%(cancels)s::jsonb) AS c(owner text, key text))
-)"""
-
 
 @functools.cache
 def append_batch(*, commands: bool, snapshots: bool, timers: bool, cancels: bool) -> str:
@@ -122,10 +103,10 @@ def append_batch(*, commands: bool, snapshots: bool, timers: bool, cancels: bool
         _APPEND_EVENTS
         + (_APPEND_COMMANDS if commands else "")
         + (_APPEND_SNAPSHOTS if snapshots else "")
-        + (_APPEND_TIMERS if timers else "")
-        + (_CANCEL_TIMERS if cancels else "")
-        + "\nSELECT (SELECT count(*) FROM new_events), pg_notify('sluice_outbox', '')"
-        + (", (SELECT count(*) FROM new_timers_notified)" if timers else "")
+        + (SCHEDULE_IN_APPEND if timers else "")
+        + (CANCEL_IN_APPEND if cancels else "")
+        + f"\nSELECT (SELECT count(*) FROM new_events), pg_notify('{OUTBOX_CHANNEL}', '')"
+        + (SCHEDULED_IN_APPEND if timers else "")
         + "\n"
     )
 

@@ -13,16 +13,19 @@ from pathlib import Path
 
 from app.keys.scopes import ADMIN
 from app.keys.store import KeyStore
-from app.settings import Settings
 
 log = logging.getLogger("sluice.keys")
 
 KEY_FILE = "admin.key"
 
 
-async def prepare_keys(settings: Settings, store: KeyStore) -> None:
-    if settings.admin_key:
-        seeded = await store.seed("admin (SLUICE_ADMIN_KEY)", (ADMIN,), settings.admin_key)
+async def prepare_keys(
+    store: KeyStore, *, admin_key: str | None, first_start_in: Path | None
+) -> None:
+    """Seed ``admin_key``; or, with none and no key at all, create one and leave it in
+    ``first_start_in`` (a local install's data folder; None: never)."""
+    if admin_key:
+        seeded = await store.seed("admin (SLUICE_ADMIN_KEY)", (ADMIN,), admin_key)
         if seeded is None:
             log.warning(
                 "SLUICE_ADMIN_KEY holds a key that was revoked: it stays revoked. Put a new"
@@ -30,9 +33,9 @@ async def prepare_keys(settings: Settings, store: KeyStore) -> None:
                 " key."
             )
         return
-    if settings.uses_embedded_database() and not await store.any_active():
+    if first_start_in is not None and not await store.any_active():
         _, key = await store.create("admin (first start)", (ADMIN,), origin="first-start")
-        path = write_key_file(settings.data_dir, key)
+        path = write_key_file(first_start_in, key)
         print(
             f"\nsluice: created an admin API key (shown once; also kept in {path}):\n\n"
             f"    {key}\n\nsend it as: Authorization: Bearer {key}\n",

@@ -7,13 +7,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field, StrictFloat
 
 from app.api.problems import ProblemError, problem_responses
 from app.keys.ratelimit import MAX_RATE, MIN_RATE
 from app.keys.scopes import Scope
-from app.keys.store import KeyInfo, KeyStore
+from app.keys.store import KeyInfo
+from app.runtime import RuntimeDep
 
 router = APIRouter(prefix="/admin/keys", tags=["keys"])
 
@@ -53,11 +54,6 @@ class KeyCreated(KeyPublic):
     key: str = Field(description="The key itself. Shown this once: only its hash is stored.")
 
 
-def _store(request: Request) -> KeyStore:
-    store: KeyStore = request.app.state.keys
-    return store
-
-
 @router.post(
     "",
     status_code=201,
@@ -65,18 +61,15 @@ def _store(request: Request) -> KeyStore:
     response_model=KeyCreated,
     responses=problem_responses(422),
 )
-async def create_key(request: Request, body: KeyCreate) -> KeyCreated:
+async def create_key(runtime: RuntimeDep, body: KeyCreate) -> KeyCreated:
     scopes = tuple(scope.value for scope in Scope if scope in body.scopes)
-    info, key = await _store(request).create(
-        body.name, scopes, rate_limit=body.rate_limit_per_second
-    )
-    request.app.state.keyring.forget_all()  # it may have been tried (and refused) already
+    info, key = await runtime.keys.create(body.name, scopes, rate_limit=body.rate_limit_per_second)
     return KeyCreated(**asdict(info), key=key)
 
 
 @router.get("", summary="Every API key, revoked ones included", response_model=list[KeyPublic])
-async def list_keys(request: Request) -> list[KeyPublic]:
-    return [KeyPublic.of(info) for info in await _store(request).list()]
+async def list_keys(runtime: RuntimeDep) -> list[KeyPublic]:
+    return [KeyPublic.of(info) for info in await runtime.keys.list()]
 
 
 @router.delete(
@@ -85,9 +78,9 @@ async def list_keys(request: Request) -> list[KeyPublic]:
     response_model=KeyPublic,
     responses=problem_responses(404, 422),
 )
-async def revoke_key(request: Request, key_id: Annotated[uuid.UUID, Path()]) -> KeyPublic:
-    info = await _store(request).revoke(key_id)
-    request.app.state.keyring.forget_all()  # here at once; other processes on the NOTIFY
+async def revoke_key(runtime: RuntimeDep, key_id: Annotated[uuid.UUID, Path()]) -> KeyPublic:
+    info = await runtime.keys.revoke(key_id)
+    runtime.keyring.forget_all()  # here at once; other processes on the NOTIFY
     if info is None:
         raise ProblemError(404, "not-found", "Not found", "no active key has this id")
     return KeyPublic.of(info)

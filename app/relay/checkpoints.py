@@ -15,7 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from app.relay.sql import CHECKPOINT_CHANNEL, CONTROL_CHANNEL
+from app.relay.sql import CHECKPOINT_CHANNEL, CONTROL_CHANNEL, HEAD_SEQ
 
 REGISTER = """
 INSERT INTO checkpoints (name, kind) VALUES (%(name)s, %(kind)s) ON CONFLICT (name) DO NOTHING
@@ -64,7 +64,7 @@ SELECT %(name)s, seq, event_id, %(error)s FROM events WHERE seq = %(seq)s
 ON CONFLICT DO NOTHING
 """
 
-STATUS = """
+STATUS = f"""
 SELECT c.name, c.kind, c.position, c.paused, c.leader, c.failing_seq, c.error,
        c.failing_since, c.attempts, c.updated_at, c.generation, c.rebuild_state,
        c.rebuild_position, c.rebuild_error, c.rebuild_started_at, c.rebuilt_at,
@@ -72,15 +72,15 @@ SELECT c.name, c.kind, c.position, c.paused, c.leader, c.failing_seq, c.error,
        COALESCE(EXTRACT(EPOCH FROM now() - (
            SELECT recorded_at FROM events WHERE seq = c.position + 1)), 0) AS lag_seconds,
        (SELECT count(*) FROM parked_events p WHERE p.consumer = c.name) AS parked
-FROM checkpoints c, (SELECT COALESCE(max(seq), 0) AS seq FROM events) AS head
+FROM checkpoints c, (SELECT {HEAD_SEQ} AS seq) AS head
 WHERE %(name)s::text IS NULL OR c.name = %(name)s
 ORDER BY c.kind, c.name
 """
 
 POSITION = "SELECT position FROM checkpoints WHERE name = %(name)s"
 
-PROGRESS = """
-SELECT position, paused, (SELECT COALESCE(max(seq), 0) FROM events)
+PROGRESS = f"""
+SELECT position, paused, {HEAD_SEQ}
 FROM checkpoints WHERE name = %(name)s
 """
 

@@ -1,9 +1,11 @@
-"""The consumer runner shared by views, actions (and webhooks): checkpoint, leadership, retries.
+"""The consumer runner shared by views, actions and the webhook dispatcher: checkpoint,
+leadership, retries.
 
 Each consumer reads the log from its checkpoint in bounded ranges, only while this process
-leads it, waking on the sequencer's NOTIFY and polling anyway. A failing handler is never
-swallowed: the consumer records the error and the seq it is stuck on, retries with capped
-exponential backoff, and waits for the event to succeed or for an operator to skip it.
+leads it, waking on the sequencer's NOTIFY and polling anyway (``PollingWorker``). A failing
+handler is never swallowed: the consumer records the error and the seq it is stuck on,
+retries with capped exponential backoff, and waits for the event to succeed or for an
+operator to skip it.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Protocol
 
+from app.background.leadership import Leadership
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
+from app.background.tasks import cancel_and_wait, describe, wait_for
+from app.background.worker import PollingWorker
 from app.db.outages import OUTAGE_ERRORS
-from app.relay.background import cancel_and_wait
 from app.relay.checkpoints import Checkpoints
-from app.relay.consumer_log import ConsumerLog, Row
-from app.relay.leadership import Leadership
-from app.relay.listener import Listener, wait_for
+from app.relay.log import EventLog, Row
+from app.relay.settings import ConsumerSettings
 from app.relay.sql import CONTROL_CHANNEL, LOG_CHANNEL
 
 log = logging.getLogger("sluice.consumers")
@@ -51,90 +55,66 @@ class Consumer(Protocol):
         """Forget anything held in memory about the consumer's effects."""
 
 
-@dataclass(frozen=True)
-class ConsumerSettings:
-    batch_size: int = 1000
-    poll_interval: float = 0.5
-    min_interval: float = 0.0  # see _pace
-    backoff_initial: float = 0.1
-    backoff_max: float = 30.0
+class ConsumerWorker(PollingWorker):
+    channels = (LOG_CHANNEL, CONTROL_CHANNEL)
 
-    def backoff(self, attempts: int) -> float:
-        return min(self.backoff_max, self.backoff_initial * 2 ** max(attempts - 1, 0))
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
-class ConsumerWorker:
     def __init__(
         self,
         consumer: Consumer,
         *,
         checkpoints: Checkpoints,
-        consumer_log: ConsumerLog,
+        event_log: EventLog,
         leadership: Leadership,
         listener: Listener,
         settings: ConsumerSettings,
+        worker_settings: WorkerSettings,
     ) -> None:
+        super().__init__(listener=listener, settings=worker_settings)
         self.consumer = consumer
         self.name = consumer.name
         self.checkpoints = checkpoints
-        self.consumer_log = consumer_log
+        self.event_log = event_log
         self.leadership = leadership
-        self.listener = listener
         self.settings = settings
         self.narrow_until = 0  # after an unattributed batch failure: one event at a time
-        self._control = asyncio.Event()
+        self._control = listener.waker(CONTROL_CHANNEL)  # wakes a failing consumer early
         self._prefetched: tuple[int, int, asyncio.Task[list[Row]]] | None = None
+        self._led = False  # this process has taken up the lead (recorded, memory reset)
         self.caught_up_at = float("-inf")  # when a batch last reached the head
         self.batches = 0  # ranges taken from the log
-        self._task: asyncio.Task[None] | None = None
         leadership.want(self.name)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name=f"sluice-consumer-{self.name}")
+    async def step(self) -> float | None:
+        """One batch, or nothing to do (None: wait for a NOTIFY or the poll interval)."""
+        if not self.leadership.leading(self.name) or not self._led:
+            await self._take_the_lead()
+        return await self._batch()
 
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+    async def _take_the_lead(self) -> None:
+        self._led = False
+        await self._drop_prefetch()
+        await self.leadership.wait_leading(self.name)
+        await self.checkpoints.record_leader(self.name, self.leadership.identity)
+        self.consumer.reset()
+        self._led = True
 
-    async def run(self) -> None:
-        waker = self.listener.waker(LOG_CHANNEL, CONTROL_CHANNEL)
-        self._control = self.listener.waker(CONTROL_CHANNEL)
-        outage_delay = self.settings.backoff_initial
-        try:
-            while True:
-                await self.leadership.wait_leading(self.name)
-                try:
-                    await self.checkpoints.record_leader(self.name, self.leadership.identity)
-                    self.consumer.reset()
-                    while self.leadership.leading(self.name):
-                        await self.step(waker)
-                        outage_delay = self.settings.backoff_initial
-                except OUTAGE_ERRORS as error:
-                    self.consumer.reset()
-                    log.warning("%s: database unavailable (%s); retrying", self.name, error)
-                    await asyncio.sleep(outage_delay)
-                    outage_delay = min(outage_delay * 2, self.settings.backoff_max)
-        finally:
-            if self._prefetched is not None:
-                self._prefetched[2].cancel()
-            self.listener.forget(waker)
-            self.listener.forget(self._control)
+    async def on_outage(self, error: BaseException) -> None:
+        self._led = False  # take the lead up again: record it, start from the checkpoint
+        self.consumer.reset()
+        await self._drop_prefetch()
 
-    async def step(self, waker: asyncio.Event) -> None:
-        """One batch, or one wait when there is nothing to do."""
+    async def close(self) -> None:
+        await self._drop_prefetch()
+        self.listener.forget(self._control)  # type: ignore[union-attr]
+
+    async def _batch(self) -> float | None:
         await self._pace()
-        waker.clear()  # before reading: a notification arriving meanwhile is kept
         position, paused, head = await self.checkpoints.progress(self.name)
         if paused:
             await self._drop_prefetch()
-            await wait_for(waker, self.settings.poll_interval)
-            return
+            return None
         if head <= position:
-            await wait_for(waker, self.settings.poll_interval)
-            return
+            return None
         upto = min(head, position + self.settings.batch_size)
         if self.narrow_until > position:
             upto = position + 1
@@ -146,29 +126,15 @@ class ConsumerWorker:
         if following > upto and self.narrow_until <= upto:
             # Read the next range while this one is applied: the database's time on one
             # overlaps Python's on the other.
-            read = self.consumer_log.read(self.name, upto, following, self.consumer.log_types)
+            read = self.event_log.read_range(self.name, upto, following, self.consumer.log_types)
             self._prefetched = (upto, following, asyncio.create_task(read))
+        await self._apply(position, upto, rows)
+        return 0
+
+    async def _apply(self, position: int, upto: int, rows: list[Row]) -> None:
         started = time.perf_counter()
         try:
             await self.consumer.process(position, upto, rows)
-            if rows:  # a range with nothing for this consumer is not a step worth a line
-                steps.info(
-                    "%s applied seq %d..%d (%d events)",
-                    self.name,
-                    position + 1,
-                    upto,
-                    len(rows),
-                    extra={
-                        "fields": {
-                            "step": "consume",
-                            "consumer": self.name,
-                            "after": position,
-                            "upto": upto,
-                            "events": len(rows),
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        }
-                    },
-                )
         except PositionMoved:
             self.consumer.reset()
         except HandlerFailed as failed:
@@ -181,6 +147,9 @@ class ConsumerWorker:
                 self.narrow_until = upto  # find the culprit one event at a time
                 return
             await self._failed(upto, error)
+        else:
+            if rows:  # a range with nothing for this consumer is not a step worth a line
+                _log_batch(self.name, position, upto, len(rows), started)
 
     async def _pace(self) -> None:
         """Under a steady stream of events, start at most one batch per ``min_interval``.
@@ -192,7 +161,7 @@ class ConsumerWorker:
         head, so an event after a quiet spell goes at once and a backlog drains at full
         speed; a view's freshness under load costs at most ``min_interval``.
         """
-        wait = self.caught_up_at + self.settings.min_interval - time.monotonic()
+        wait = self.caught_up_at + self.settings.min_interval_seconds - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
 
@@ -209,7 +178,7 @@ class ConsumerWorker:
             if start == position and self.narrow_until <= position:
                 return end, await task
             await cancel_and_wait(task)
-        return upto, await self.consumer_log.read(
+        return upto, await self.event_log.read_range(
             self.name, position, upto, self.consumer.log_types
         )
 
@@ -228,3 +197,23 @@ class ConsumerWorker:
             exc_info=(attempts == 1 and error) or None,
         )
         await wait_for(self._control, delay)  # an operator's skip or resume wakes it early
+
+
+def _log_batch(name: str, position: int, upto: int, events: int, started: float) -> None:
+    steps.info(
+        "%s applied seq %d..%d (%d events)",
+        name,
+        position + 1,
+        upto,
+        events,
+        extra={
+            "fields": {
+                "step": "consume",
+                "consumer": name,
+                "after": position,
+                "upto": upto,
+                "events": events,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+        },
+    )

@@ -10,13 +10,14 @@ from app.api.problems import ProblemError, problem_responses
 from app.api.text import NO_NUL
 from app.relay.checkpoints import Checkpoints, SkipRefused
 from app.relay.status import ConsumerStatus
+from app.runtime import runtime_of
 
 router = APIRouter(prefix="/consumers", tags=["consumers"])
 ConsumerName = Annotated[str, Path(pattern=NO_NUL, description="A view's or action's name.")]
 
 
 def _checkpoints(request: Request) -> Checkpoints:
-    checkpoints: Checkpoints = request.app.state.checkpoints
+    checkpoints: Checkpoints = runtime_of(request.scope).checkpoints
     return checkpoints
 
 

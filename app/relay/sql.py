@@ -1,7 +1,7 @@
 """The relay's SQL: turning committed outbox rows into the public, gapless ``seq``.
 
 Why this is gapless and never goes backwards: only the leader runs SEQUENCE_BATCH (it holds
-the advisory lock LEADER_LOCK on the very connection that runs it, so losing the lock means
+the advisory lock SEQUENCER_LOCK on the very connection that runs it, so losing the lock means
 losing the transaction too). Each run reads the current head (max seq) and numbers the taken
 rows head+1, head+2, … in outbox id order, inside one statement: it either commits whole or
 not at all, and a crash in the middle leaves the outbox rows in place for the next leader.
@@ -12,19 +12,18 @@ as its cursor can never skip it. Per-entity order holds because version n+1 can 
 inserted after version n committed, so its outbox row has a larger id.
 """
 
-OUTBOX_CHANNEL = "sluice_outbox"  # the journal notifies here after each append
 LOG_CHANNEL = "sluice_log"  # the sequencer notifies the new head (and small batches' rows)
 CHECKPOINT_CHANNEL = "sluice_checkpoints"  # a consumer moved: payload "name:position"
 CONTROL_CHANNEL = "sluice_consumers"  # an operator paused, resumed or skipped: payload name
-TIMER_CHANNEL = "sluice_timers"  # a timer was scheduled
-WEBHOOK_CHANNEL = "sluice_webhooks"  # a subscription changed
-DELIVERY_CHANNEL = "sluice_deliveries"  # deliveries are due
 
-# Two distinct bigint keys; advisory locks in the bigint form never collide with the
-# two-int4 entity locks of the journal.
+# A bigint advisory lock: that form never collides with the (int4, int4) locks of the
+# journal's entity turns, the consumers and the view rebuilds (app/db/locks.py).
 SEQUENCER_LOCK = 0x51CE_0000_0002
 
-TRY_LOCK = "SELECT pg_try_advisory_lock(%s)"
+# The log's head: the last seq handed out (0 for an empty log). Every reader of the head
+# uses this one expression; the unique index on seq answers it from its end.
+HEAD_SEQ = "(SELECT COALESCE(max(seq), 0) FROM events)"
+HEAD = f"SELECT {HEAD_SEQ}"
 
 # The sequencer joins a batch of outbox rows to ``events`` by primary key. Left to itself the
 # planner hash-joins against a scan of all of ``events`` (measured: from ~100k rows on), so
@@ -44,8 +43,9 @@ SESSION_SETUP = "SET enable_hashjoin = off; SET enable_mergejoin = off"
 # faster than a bare head; the guard leaves that case where it was without them.
 LOG_PAYLOAD_MAX_BYTES = 7900
 LOG_PAYLOAD_MAX_EVENTS = 32  # past this the rows rarely fit: do not build JSON to discard it
-# Each notified row is a JSON array of these columns, in this order (app/stream/log.py reads it).
-NOTIFIED_COLUMNS = (
+# An event as the log hands it out, in this order: every read of the log selects these
+# columns, and each notified row is a JSON array of them (app/relay/log.py reads both).
+LOGGED_COLUMNS = (
     "seq",
     "event_id",
     "entity_type",
@@ -60,7 +60,7 @@ NOTIFIED_COLUMNS = (
 
 SEQUENCE_BATCH = f"""
 WITH head AS (
-    SELECT COALESCE(max(seq), 0) AS seq FROM events
+    SELECT {HEAD_SEQ} AS seq
 ), taken AS (
     DELETE FROM outbox
     WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT %(limit)s)
@@ -72,11 +72,11 @@ WITH head AS (
     UPDATE events SET seq = numbered.seq
     FROM numbered
     WHERE events.id = numbered.event_row_id
-    RETURNING {", ".join(f"events.{column}" for column in NOTIFIED_COLUMNS)}
+    RETURNING {", ".join(f"events.{column}" for column in LOGGED_COLUMNS)}
 ), batch AS (
     SELECT count(*) AS taken, max(seq) AS head FROM sequenced
 ), tail AS (
-    SELECT json_agg(json_build_array({", ".join(NOTIFIED_COLUMNS)}) ORDER BY seq)::text AS rows
+    SELECT json_agg(json_build_array({", ".join(LOGGED_COLUMNS)}) ORDER BY seq)::text AS rows
     FROM sequenced
     WHERE (SELECT taken FROM batch) <= {LOG_PAYLOAD_MAX_EVENTS}
 )

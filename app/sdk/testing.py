@@ -24,7 +24,7 @@ S = TypeVar("S", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class CommandOutcome(Generic[S]):
+class TestedCommand(Generic[S]):
     state_before: S
     events: tuple[Event, ...]
     reply: dict[str, Any] | None
@@ -32,22 +32,22 @@ class CommandOutcome(Generic[S]):
     state: S
     timers: tuple[TimerChange, ...] = ()
 
-    def expect_events(self, *expected: Event) -> CommandOutcome[S]:
+    def expect_events(self, *expected: Event) -> TestedCommand[S]:
         self._not_rejected()
         assert self.events == expected, f"expected events {expected!r}, got {self.events!r}"
         return self
 
-    def expect_no_events(self) -> CommandOutcome[S]:
+    def expect_no_events(self) -> TestedCommand[S]:
         return self.expect_events()
 
-    def expect_rejection(self, match: str = "") -> CommandOutcome[S]:
+    def expect_rejection(self, match: str = "") -> TestedCommand[S]:
         assert self.rejection is not None, f"expected a rejection, got events {self.events!r}"
         assert re.search(match, self.rejection.reason), (
             f"rejection {self.rejection.reason!r} does not match {match!r}"
         )
         return self
 
-    def expect_state(self, expected: S | None = None, **fields: Any) -> CommandOutcome[S]:
+    def expect_state(self, expected: S | None = None, **fields: Any) -> TestedCommand[S]:
         if expected is not None:
             assert self.state == expected, f"expected state {expected!r}, got {self.state!r}"
         for name, value in fields.items():
@@ -55,7 +55,7 @@ class CommandOutcome(Generic[S]):
             assert actual == value, f"state.{name}: expected {value!r}, got {actual!r}"
         return self
 
-    def expect_reply(self, **fields: Any) -> CommandOutcome[S]:
+    def expect_reply(self, **fields: Any) -> TestedCommand[S]:
         self._not_rejected()
         assert self.reply is not None, "expected a reply, got none"
         for name, value in fields.items():
@@ -65,7 +65,7 @@ class CommandOutcome(Generic[S]):
 
     def expect_timers(
         self, scheduled: tuple[str, ...] = (), cancelled: tuple[str, ...] = ()
-    ) -> CommandOutcome[S]:
+    ) -> TestedCommand[S]:
         """The keys of the timers the command scheduled and cancelled, in order."""
         self._not_rejected()
         found_scheduled = tuple(t.key for t in self.timers if isinstance(t, Timer))
@@ -90,13 +90,13 @@ class EntityTestKit(Generic[S]):
     def state(self) -> S:
         return self.entity.fold(self.history)
 
-    def when(self, command_name: str, command: Command | dict[str, Any]) -> CommandOutcome[S]:
+    def when(self, command_name: str, command: Command | dict[str, Any]) -> TestedCommand[S]:
         spec = self.entity.commands[command_name]
         model = spec.model.model_validate(command) if isinstance(command, dict) else command
         before = self.state
         try:
             decision = self.entity.decide(before, command_name, model)
         except Rejection as rejection:
-            return CommandOutcome(before, (), None, rejection, before)
+            return TestedCommand(before, (), None, rejection, before)
         after = self.entity.fold(decision.events, before)
-        return CommandOutcome(before, decision.events, decision.reply, None, after, decision.timers)
+        return TestedCommand(before, decision.events, decision.reply, None, after, decision.timers)

@@ -16,30 +16,34 @@ import asyncio
 import logging
 from collections import deque
 
-import psycopg
-
-from app.relay.background import cancel_and_wait
-from app.relay.listener import Listener, wait_for
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
+from app.background.tasks import wait_for
+from app.background.worker import PollingWorker
+from app.relay.log import EventLog
 from app.relay.sql import LOG_CHANNEL
-from app.stream.log import EventLog, LogEntry
+from app.stream.entries import LogEntry
 
 log = logging.getLogger("sluice.stream")
 
 
-class LogHub:
+class LogHub(PollingWorker):
+    """Follows the log while anyone watches (a ``PollingWorker`` without channels: the
+    notifications it needs arrive through ``heard``, which decides whether to read)."""
+
+    name = "log-hub"
+    page_size = 1000
+
     def __init__(
         self,
         event_log: EventLog,
         listener: Listener,
         *,
-        buffer_size: int = 10_000,
-        page_size: int = 1000,
-        poll_interval: float = 0.5,
+        buffer_size: int,
+        settings: WorkerSettings,
     ) -> None:
+        super().__init__(listener=None, settings=settings)
         self.event_log = event_log
-        self.listener = listener
-        self.page_size = page_size
-        self.poll_interval = poll_interval
         self.head = 0
         self.deepest_queue = 0  # the fullest any subscriber's send queue has been
         self.slow_closed = 0  # subscribers closed (4008) for not keeping up
@@ -47,13 +51,9 @@ class LogHub:
         self._buffer: deque[LogEntry] = deque(maxlen=buffer_size)
         self._advanced = asyncio.Event()
         self._behind = asyncio.Event()  # the log is (or may be) ahead of what is held
-        self._task: asyncio.Task[None] | None = None
         self._watchers = 0
         self._watched = asyncio.Event()
         listener.on_payload(LOG_CHANNEL, self.heard)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="sluice-log-hub")
 
     async def attach(self) -> int:
         """A subscriber arrives; returns the head to start a live stream from.
@@ -73,9 +73,8 @@ class LogHub:
         if self._watchers == 0:
             self._watched.clear()
 
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        self._advanced.set()
+    async def close(self) -> None:
+        self._advanced.set()  # nobody waits on a hub that is gone
 
     def read_after(self, cursor: int, limit: int) -> list[LogEntry] | None:
         """Entries after ``cursor`` from memory; None when they are no longer (or not yet)
@@ -100,7 +99,8 @@ class LogHub:
         if self._watchers == 0:
             return
         try:
-            head, entries = self.event_log.notified_entries(payload) if payload else (0, [])
+            head, events = self.event_log.notified(payload) if payload else (0, [])
+            entries = [LogEntry.of(event) for event in events]
         except (ValueError, TypeError, KeyError) as error:
             log.warning("log hub ignores a notification it cannot read (%s)", error)
             self._behind.set()
@@ -111,24 +111,24 @@ class LogHub:
         if not payload or head > self.head:
             self._behind.set()
 
-    async def _follow(self) -> None:
-        while True:
-            await self._watched.wait()
-            self._behind.clear()
-            try:
-                loaded = await self._load_new()
-            except (psycopg.Error, OSError) as error:
-                log.warning("log hub cannot read the log (%s); retrying", error)
-                await asyncio.sleep(self.poll_interval)
-                continue
-            if loaded < self.page_size:
-                await wait_for(self._behind, self.poll_interval)
+    async def step(self) -> float:
+        await self._watched.wait()
+        self._behind.clear()
+        loaded = await self._load_new()
+        if loaded < self.page_size:
+            await wait_for(self._behind, self.poll_interval)
+        return 0
 
     async def _load_new(self) -> int:
-        entries = await self.event_log.read_entries(self.head, self.page_size)
+        entries = await self.read_journal(self.head, self.page_size)
         self.journal_reads += 1
         self._append([entry for entry in entries if entry.seq > self.head])  # heard meanwhile
         return len(entries)
+
+    async def read_journal(self, after: int, limit: int) -> list[LogEntry]:
+        """Every event after ``after`` from the journal (unfiltered, so a subscriber's cursor
+        moves even past non-matching stretches), each serialized once."""
+        return [LogEntry.of(event) for event in await self.event_log.read(after, limit)]
 
     def _append(self, entries: list[LogEntry]) -> None:
         if not entries:

@@ -12,20 +12,21 @@ from __future__ import annotations
 import logging
 
 from app.keys.store import KeyStore
-from app.stream.subscription import KEY_REVOKED, Subscription
+from app.stream.sockets import OpenSockets
+from app.stream.subscription import KEY_REVOKED
 
 log = logging.getLogger("sluice.stream")
 
 
 class SocketKeyWatch:
-    def __init__(self, store: KeyStore, subscriptions: set[Subscription], *, scope: str) -> None:
+    def __init__(self, store: KeyStore, sockets: OpenSockets, *, scope: str) -> None:
         self.store = store
-        self.subscriptions = subscriptions
+        self.sockets = sockets
         self.scope = scope
 
     async def recheck(self) -> int:
         """Close the sockets whose key may no longer read the stream; returns how many."""
-        open_now = [s for s in self.subscriptions if s.key_id is not None]
+        open_now = [s for s in self.sockets if s.key_id is not None]
         if not open_now:
             return 0
         active = await self.store.active(list({s.key_id for s in open_now}))  # type: ignore[misc]

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import logging
-import uuid
-from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, WebSocket
+from fastapi import APIRouter, Query, Response, WebSocket
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.api.auth import principal_of
 from app.api.problems import problem_response, problem_responses
 from app.api.refusals import refuse
 from app.api.text import NO_NUL
 from app.db.outages import OUTAGE_ERRORS
 from app.journal.cloudevents import CloudEvent
-from app.stream.hub import LogHub
-from app.stream.log import EventLog, LogFilter
-from app.stream.subscription import Subscription, SubscriptionLimits
+from app.keys.auth import principal_of
+from app.relay.log import LogFilter
+from app.runtime import Runtime, RuntimeDep
+from app.stream.subscription import Subscription
 
 router = APIRouter(tags=["log"])
 log = logging.getLogger("sluice.stream")
@@ -48,14 +46,14 @@ class LogPage(BaseModel):
     responses=problem_responses(422),
 )
 async def read_events(
-    request: Request,
+    runtime: RuntimeDep,
     types: Types = [],  # noqa: B006 - FastAPI copies query defaults
     after: Annotated[int, Query(ge=0, description="Only events with a larger seq.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     entity_type: EntityType = None,
     entity_id: EntityIdFilter = None,
 ) -> LogPage:
-    event_log: EventLog = request.app.state.event_log
+    event_log = runtime.log
     head = await event_log.head()  # read first: nothing past it is skipped by next_after
     wanted = LogFilter(frozenset(types), entity_type, entity_id)
     events = await event_log.read(after, limit, wanted)
@@ -69,70 +67,59 @@ async def read_events(
 @router.websocket("/ws/events")
 async def stream_events(
     websocket: WebSocket,
+    runtime: RuntimeDep,
     types: Types = [],  # noqa: B006
     after: Annotated[int | None, Query(ge=0)] = None,
     entity_type: EntityType = None,
     entity_id: EntityIdFilter = None,
 ) -> None:
     """Protocol: openapi/asyncapi.yaml."""
-    hub = websocket.app.state.hub
-    limits: SubscriptionLimits = websocket.app.state.subscription_limits
     key_id = principal_of(websocket.scope).key_id  # type: ignore[union-attr]
-    clients: Counter[uuid.UUID] = websocket.app.state.ws_clients
-    allowed: int = websocket.app.state.ws_clients_per_key
-    if clients[key_id] >= allowed:
-        too_many = problem_response(
-            None,
-            429,
-            "too-many-connections",
-            "Too many connections",
-            f"this key holds {allowed} WebSocket connections here already",
-            {"Retry-After": "5"},
-            instance=websocket.url.path,
-        )
-        await refuse(websocket.scope, websocket.receive, websocket.send, too_many)
+    if runtime.sockets.full_for(key_id):
+        await _refuse(websocket, _too_many(websocket, runtime.sockets.per_key))
         return
-    clients[key_id] += 1
-    try:
-        await _stream(websocket, hub, limits, types, after, entity_type, entity_id, key_id)
-    finally:
-        clients[key_id] -= 1
-        if clients[key_id] <= 0:
-            del clients[key_id]
-
-
-async def _stream(
-    websocket: WebSocket,
-    hub: LogHub,
-    limits: SubscriptionLimits,
-    types: list[str],
-    after: int | None,
-    entity_type: str | None,
-    entity_id: str | None,
-    key_id: uuid.UUID,
-) -> None:
     try:  # before accepting: a socket that cannot know the head is refused, not half-opened
-        head = await hub.attach()
+        head = await runtime.hub.attach()
     except OUTAGE_ERRORS as error:
         log.warning("WebSocket refused: database unavailable (%s)", error)
-        await refuse(websocket.scope, websocket.receive, websocket.send, _database_down(websocket))
+        await _refuse(websocket, _database_down(websocket))
         return
     subscription = Subscription(
         websocket=websocket,
-        hub=hub,
+        hub=runtime.hub,
         cursor=head if after is None else after,
         wanted=LogFilter(frozenset(types), entity_type, entity_id),
-        limits=limits,
+        settings=runtime.settings.stream,
+        poll_interval=runtime.settings.background.poll_seconds,
         key_id=key_id,
     )
-    subscriptions: set[Subscription] = websocket.app.state.subscriptions
-    subscriptions.add(subscription)
+    await _serve(websocket, runtime, subscription)
+
+
+async def _serve(websocket: WebSocket, runtime: Runtime, subscription: Subscription) -> None:
+    runtime.sockets.add(subscription)
     try:
         await websocket.accept()
         await subscription.run()
     finally:
-        hub.detach()
-        subscriptions.discard(subscription)
+        runtime.hub.detach()
+        runtime.sockets.discard(subscription)
+
+
+async def _refuse(websocket: WebSocket, answer: Response) -> None:
+    await refuse(websocket.scope, websocket.receive, websocket.send, answer)
+
+
+def _too_many(websocket: WebSocket, allowed: int) -> Response:
+    return problem_response(
+        None,
+        429,
+        "too-many-connections",
+        "Too many connections",
+        f"this key holds {allowed} WebSocket connections here already",
+        {"Retry-After": "5"},
+        instance=websocket.url.path,
+    )
 
 
 def _database_down(websocket: WebSocket) -> Response:

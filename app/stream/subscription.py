@@ -23,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.db.outages import OUTAGE_ERRORS
+from app.relay.log import LogFilter
+from app.stream.entries import LogEntry
 from app.stream.hub import LogHub
-from app.stream.log import LogEntry, LogFilter
+from app.stream.settings import StreamSettings
 
 log = logging.getLogger("sluice.stream")
 
@@ -34,6 +36,7 @@ INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013  # the database is unreachable: resume from the reason's seq shortly
 SLOW_CONSUMER = 4008
 BAD_MESSAGE = 4400
+PAGE_SIZE = 500  # events read from the journal at a time while catching up
 KEY_REVOKED = 4401  # the key was revoked (or lost the scope) while the socket was open
 
 
@@ -53,14 +56,6 @@ class SubscribeMessage(BaseModel):
 
 
 @dataclass
-class SubscriptionLimits:
-    queue_size: int = 1000
-    page_size: int = 500
-    slow_after: float = 2.0
-    poll_interval: float = 0.5
-
-
-@dataclass
 class Closing:
     code: int
     reason: str
@@ -72,7 +67,8 @@ class Subscription:
     hub: LogHub
     cursor: int
     wanted: LogFilter
-    limits: SubscriptionLimits
+    settings: StreamSettings
+    poll_interval: float
     last_sent: int = 0
     last_taken: int = 0
     deepest_queue: int = 0
@@ -83,7 +79,7 @@ class Subscription:
     _ended: asyncio.Future[int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._queue = asyncio.Queue(maxsize=self.limits.queue_size)
+        self._queue = asyncio.Queue(maxsize=self.settings.queue_size)
         self.last_sent = self.last_taken = self.cursor
 
     async def run(self) -> Closing | None:
@@ -152,14 +148,14 @@ class Subscription:
                 self.cursor = entry.seq
 
     async def _next_page(self) -> list[LogEntry]:
-        entries = self.hub.read_after(self.cursor, self.limits.page_size)
+        entries = self.hub.read_after(self.cursor, PAGE_SIZE)
         if entries is None:
-            entries = await self.hub.event_log.read_entries(self.cursor, self.limits.page_size)
+            entries = await self.hub.read_journal(self.cursor, PAGE_SIZE)
         return entries
 
     async def _wait_for_more(self) -> None:
         self._wake.clear()
-        waiting = asyncio.create_task(self.hub.wait_beyond(self.cursor, self.limits.poll_interval))
+        waiting = asyncio.create_task(self.hub.wait_beyond(self.cursor, self.poll_interval))
         woken = asyncio.create_task(self._wake.wait())
         try:
             await asyncio.wait([waiting, woken], return_when=asyncio.FIRST_COMPLETED)
@@ -172,7 +168,7 @@ class Subscription:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
             try:
-                async with asyncio.timeout(self.limits.slow_after):
+                async with asyncio.timeout(self.settings.slow_after_seconds):
                     await self._queue.put(entry)
             except TimeoutError:
                 return False

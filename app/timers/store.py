@@ -1,11 +1,4 @@
-"""The timers table: scheduling outside an append (actions), claiming, and finishing.
-
-Claims are leases, not open transactions: a worker marks due timers ``locked_until`` a while
-ahead with ``FOR UPDATE SKIP LOCKED`` (so processes share the work without waiting on each
-other) and commits; firing happens outside any transaction, then the row is deleted by its
-``timer_id``. A worker that dies mid-way leaves a lease that expires, and the timer fires
-again — harmlessly, because its command carries the idempotency key ``timer:{timer_id}``.
-"""
+"""The timers table as the timer workers and actions use it: schedule, claim, finish."""
 
 from __future__ import annotations
 
@@ -16,51 +9,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from app.relay.sql import TIMER_CHANNEL
-
-SCHEDULE = f"""
-WITH scheduled AS (
-    INSERT INTO timers
-        (owner, key, timer_id, entity_type, entity_id, command, body, metadata, due_at)
-    VALUES (%(owner)s, %(key)s, %(timer_id)s, %(entity_type)s, %(entity_id)s, %(command)s,
-            %(body)s, %(metadata)s, %(due_at)s)
-    ON CONFLICT (owner, key) DO UPDATE
-        SET timer_id = excluded.timer_id, entity_type = excluded.entity_type,
-            entity_id = excluded.entity_id, command = excluded.command, body = excluded.body,
-            metadata = excluded.metadata, due_at = excluded.due_at, attempts = 0,
-            locked_until = NULL, last_error = NULL
-        WHERE timers.timer_id <> excluded.timer_id
-    RETURNING 1
-)
-SELECT pg_notify('{TIMER_CHANNEL}', '') FROM scheduled
-"""
-
-CANCEL = "DELETE FROM timers WHERE owner = %(owner)s AND key = %(key)s"
-
-CLAIM = """
-UPDATE timers SET locked_until = now() + make_interval(secs => %(lease)s),
-                  attempts = attempts + 1
-WHERE (owner, key) IN (
-    SELECT owner, key FROM timers
-    WHERE due_at <= now() AND (locked_until IS NULL OR locked_until < now())
-    ORDER BY due_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED)
-RETURNING timer_id, owner, key, entity_type, entity_id, command, body, metadata, attempts
-"""
-
-DONE = "DELETE FROM timers WHERE timer_id = %(timer_id)s"
-
-RETRY_LATER = """
-UPDATE timers SET last_error = %(error)s,
-                  locked_until = now() + make_interval(secs => %(delay)s)
-WHERE timer_id = %(timer_id)s
-"""
-
-NEXT_DUE = """
-SELECT EXTRACT(EPOCH FROM min(GREATEST(due_at, COALESCE(locked_until, due_at))) - now())
-FROM timers
-"""
+from app.timers.sql import CANCEL, CLAIM, DONE, NEXT_DUE, RETRY_LATER, SCHEDULE
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import uuid
 
 from psycopg_pool import AsyncConnectionPool
 
+from app.background.listener import Listener
+from app.background.tasks import wait_for
 from app.relay.checkpoints import Checkpoints
-from app.relay.listener import Listener, wait_for
 from app.relay.sql import CHECKPOINT_CHANNEL, LOG_CHANNEL
 
 EVENT_SEQ = "SELECT seq FROM events WHERE event_id = %s"

@@ -14,7 +14,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from sqlmodel import SQLModel
 
-from app.relay.consumer_log import LoggedEvent
+from app.relay.log import LoggedEvent
 from app.sdk.view import View
 
 RowCache = MutableMapping[Any, SQLModel | None]

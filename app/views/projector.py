@@ -20,20 +20,20 @@ from sqlmodel import SQLModel
 
 from app.relay.checkpoints import Checkpoints
 from app.relay.consumer import HandlerFailed, PositionMoved
-from app.relay.consumer_log import ConsumerLog, LoggedEvent, Row, UndecodableEvent
+from app.relay.log import EventLog, LoggedEvent, Row, UndecodableEvent
 from app.sdk.service import Service
 from app.sdk.view import View
 from app.views.projection import HandlerError, Projection
 
 
 def decode_until_failure(
-    consumer_log: ConsumerLog, rows: list[Row]
+    event_log: EventLog, rows: list[Row]
 ) -> tuple[list[LoggedEvent], tuple[int, BaseException] | None]:
     """The decodable prefix of ``rows``, and the first failure (seq, error) if any."""
     decoded = []
     for row in rows:
         try:
-            decoded.append(consumer_log.decode(row))
+            decoded.append(event_log.decode(row))
         except UndecodableEvent as error:
             return decoded, (row[0], error)
     return decoded, None
@@ -49,7 +49,7 @@ class ViewProjector:
         *,
         pool: AsyncConnectionPool,
         checkpoints: Checkpoints,
-        consumer_log: ConsumerLog,
+        event_log: EventLog,
         cache_size: int = 100_000,
         on_advanced: Callable[[str, int], None] | None = None,
     ) -> None:
@@ -58,7 +58,7 @@ class ViewProjector:
         self.log_types = service.log_types(view.handlers)
         self.pool = pool
         self.checkpoints = checkpoints
-        self.consumer_log = consumer_log
+        self.event_log = event_log
         self.projection = Projection(view)
         self.cache_size = cache_size
         self.on_advanced = on_advanced  # e.g. wake this process's consistent_with waiters
@@ -76,7 +76,7 @@ class ViewProjector:
             if self._cached_at is not None:
                 self._cached_at = (upto, self._cached_at[1])
             return
-        events, failure = decode_until_failure(self.consumer_log, rows)
+        events, failure = decode_until_failure(self.event_log, rows)
         try:
             end, generation, failure = await self._commit(after, upto, events, failure)
         except BaseException:

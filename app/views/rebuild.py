@@ -20,10 +20,10 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 from sqlmodel import SQLModel
 
-from app.relay.background import cancel_and_wait
+from app.background.tasks import cancel_and_wait, describe
+from app.db.locks import TRY_NAMED_LOCK
 from app.relay.checkpoints import Checkpoints
-from app.relay.consumer import describe
-from app.relay.consumer_log import ConsumerLog
+from app.relay.log import EventLog
 from app.sdk.view import View
 from app.views.projection import HandlerError, Projection
 from app.views.projector import decode_until_failure
@@ -32,7 +32,6 @@ from app.views.schema import create_shadow, drop_shadow, shadow_name, swap_in_sh
 log = logging.getLogger("sluice.views")
 
 REBUILD_LOCK_NAMESPACE = 0x51D0
-TRY_LOCK = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
 
 STARTED = """
 UPDATE checkpoints SET rebuild_state = 'running', rebuild_position = 0, rebuild_error = NULL,
@@ -63,7 +62,7 @@ class ViewRebuild:
         conninfo: str,
         pool: AsyncConnectionPool,
         checkpoints: Checkpoints,
-        consumer_log: ConsumerLog,
+        event_log: EventLog,
         log_types: frozenset[str],
         batch_size: int = 1000,
     ) -> None:
@@ -71,7 +70,7 @@ class ViewRebuild:
         self.conninfo = conninfo
         self.pool = pool
         self.checkpoints = checkpoints
-        self.consumer_log = consumer_log
+        self.event_log = event_log
         self.log_types = log_types
         self.batch_size = batch_size
         self.projection = Projection(view)
@@ -82,7 +81,7 @@ class ViewRebuild:
         """Take the view's rebuild lock, or raise RebuildRunning; call before ``run``."""
         conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         row = await (
-            await conn.execute(TRY_LOCK, [REBUILD_LOCK_NAMESPACE, self.view.name])
+            await conn.execute(TRY_NAMED_LOCK, [REBUILD_LOCK_NAMESPACE, self.view.name])
         ).fetchone()
         if not (row and row[0]):
             await conn.close()
@@ -107,7 +106,7 @@ class ViewRebuild:
     async def _catch_up(self, position: int) -> int:
         """Fill the shadow table batch by batch (own transactions) until it nears the head."""
         while True:
-            head = await self.consumer_log.head()
+            head = await self.event_log.head()
             if head - position <= self.batch_size // 10:
                 return position
             async with self.pool.connection() as conn, conn.transaction():
@@ -115,8 +114,8 @@ class ViewRebuild:
                 await conn.execute(PROGRESSED, {"name": self.view.name, "position": position})
 
     async def _apply(self, conn: psycopg.AsyncConnection, after: int, upto: int) -> int:
-        rows = await self.consumer_log.read(self.view.name, after, upto, self.log_types)
-        events, failure = decode_until_failure(self.consumer_log, rows)
+        rows = await self.event_log.read_range(self.view.name, after, upto, self.log_types)
+        events, failure = decode_until_failure(self.event_log, rows)
         if failure is not None:
             raise HandlerError(*failure)
         await self.projection.apply(conn, shadow_name(self.view.table.name), self._rows, events)
@@ -151,7 +150,10 @@ class Rebuilds:
         self.make = make
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, view: View) -> None:
+    def start(self) -> None:
+        """Nothing runs until an operator asks for a rebuild."""
+
+    async def begin(self, view: View) -> None:
         rebuild = self.make(view)
         await rebuild.acquire()
         task = asyncio.create_task(self._run(rebuild), name=f"sluice-rebuild-{view.name}")

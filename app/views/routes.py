@@ -11,12 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, create_model
 
-from app.api.auth import require
 from app.api.problems import ProblemError, problem_responses
 from app.api.text import NO_NUL
+from app.keys.auth import require
 from app.keys.scopes import ADMIN, VIEWS_READ
 from app.relay.routes import consumer_status
 from app.relay.status import ConsumerStatus
+from app.runtime import runtime_of
 from app.sdk.service import Service
 from app.sdk.view import View
 from app.views.consistency import CheckpointWatch, UnknownEvent
@@ -39,7 +40,7 @@ def add_view_routes(router: APIRouter, service: Service) -> None:
         dependencies=[require(VIEWS_READ)],
     )
     async def list_views(request: Request) -> list[ConsumerStatus]:
-        rows = await request.app.state.checkpoints.status()  # one query for every consumer
+        rows = await runtime_of(request.scope).checkpoints.status()  # one query for every consumer
         return [ConsumerStatus.from_row(row) for row in rows if row["name"] in service.view_types]
 
     for view in service.view_types.values():
@@ -99,7 +100,7 @@ def _rows_endpoint(view: View, page: type[BaseModel]) -> Any:
             raise ProblemError(422, "bad-sort", "Invalid sort", str(error)) from None
         limit, offset = params.pop("limit"), params.pop("offset")
         filters = {name: value for name, value in params.items() if value is not None}
-        queries: ViewQueries = request.app.state.view_queries
+        queries: ViewQueries = runtime_of(request.scope).view_queries
         items = await queries.rows(view, RowQuery(filters, sort, limit + 1, offset))
         more = len(items) > limit
         return page(items=items[:limit], next_offset=offset + limit if more else None)
@@ -165,7 +166,7 @@ def _row_endpoint(view: View) -> Any:
     ) -> Any:
         _refuse_unknown(request, view, {"consistent_with"})
         await _wait_if_asked(request, view, consistent_with)
-        queries: ViewQueries = request.app.state.view_queries
+        queries: ViewQueries = runtime_of(request.scope).view_queries
         row = await queries.row(view, key)
         if row is None:
             raise ProblemError(404, "not-found", "Not found", f"{view.name} has no row {key!r}")
@@ -176,9 +177,9 @@ def _row_endpoint(view: View) -> Any:
 
 def _rebuild_endpoint(view: View) -> Any:
     async def rebuild_endpoint(request: Request) -> ConsumerStatus:
-        rebuilds: Rebuilds = request.app.state.rebuilds
+        rebuilds: Rebuilds = runtime_of(request.scope).rebuilds
         try:
-            await rebuilds.start(view)
+            await rebuilds.begin(view)
         except RebuildRunning:
             raise ProblemError(
                 409, "rebuild-running", "Rebuild running", f"{view.name} is being rebuilt already"
@@ -204,8 +205,8 @@ def _refuse_unknown(request: Request, view: View, allowed: set[str]) -> None:
 async def _wait_if_asked(request: Request, view: View, event_id: uuid.UUID | None) -> None:
     if event_id is None:
         return
-    watch: CheckpointWatch = request.app.state.checkpoint_watch
-    timeout: float = request.app.state.consistency_timeout
+    watch: CheckpointWatch = runtime_of(request.scope).checkpoint_watch
+    timeout: float = runtime_of(request.scope).settings.views.consistency_timeout_seconds
     try:
         applied = await watch.wait_until_applied(view.name, event_id, within=timeout)
     except UnknownEvent:

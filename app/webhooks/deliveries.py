@@ -22,8 +22,9 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from app.relay.sql import DELIVERY_CHANNEL
 from app.webhooks.matching import SQL_MATCHES, TypeFilter
+
+DELIVERY_CHANNEL = "sluice_deliveries"  # deliveries are due: the pumps claim again
 
 CREATE = f"""
 WITH created AS (

@@ -14,7 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.relay.checkpoints import Checkpoints
 from app.relay.consumer import PositionMoved
-from app.relay.consumer_log import Row
+from app.relay.log import Row
 from app.webhooks.deliveries import Deliveries
 from app.webhooks.matching import TypeFilter
 

@@ -46,7 +46,7 @@ class RequestError(ValueError):
 
 
 @dataclass(frozen=True)
-class Target:
+class Endpoint:
     """Where to connect (the checked address) and what the TLS handshake must verify."""
 
     address: str
@@ -55,7 +55,7 @@ class Target:
 
 
 @dataclass
-class Answer:
+class Reply:
     status: int
     headers: Sequence[tuple[bytes, bytes]]  # names in lower case
     first_bytes: bytes
@@ -179,17 +179,17 @@ class Http1Pool:
     """Idle keep-alive connections, by target; at most ``max_idle`` kept per target."""
 
     max_idle: int
-    _idle: dict[Target, list[_Connection]] = field(default_factory=lambda: defaultdict(list))
+    _idle: dict[Endpoint, list[_Connection]] = field(default_factory=lambda: defaultdict(list))
     tls: ssl.SSLContext | None = None  # whom to trust; unset: the system's CAs
 
     async def post(
         self,
-        target: Target,
+        target: Endpoint,
         path: str,
         headers: Mapping[str, str],
         body: bytes,
         keep_bytes: int,
-    ) -> Answer:
+    ) -> Reply:
         """POST ``body`` to ``path``; the answer's status, headers and first ``keep_bytes``.
         Raises RequestError before connecting if the request cannot be written."""
         head = request_head(path, headers, len(body))
@@ -204,9 +204,9 @@ class Http1Pool:
             self._idle[target].append(connection)
         else:
             connection.close()
-        return Answer(reading.status, reading.headers, bytes(reading.kept))
+        return Reply(reading.status, reading.headers, bytes(reading.kept))
 
-    def _take_idle(self, target: Target) -> _Connection | None:
+    def _take_idle(self, target: Endpoint) -> _Connection | None:
         """An idle connection the server has not closed meanwhile. No request is ever sent
         twice by this client: one that fails on a connection closed just then is a failed
         attempt, retried on the delivery's schedule like any other."""
@@ -230,7 +230,7 @@ class Http1Pool:
                 connection.close()
         self._idle.clear()
 
-    async def _connect(self, target: Target) -> _Connection:
+    async def _connect(self, target: Endpoint) -> _Connection:
         if target.tls_hostname is None:
             reader, writer = await asyncio.open_connection(target.address, target.port)
         else:

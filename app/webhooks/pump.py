@@ -17,26 +17,22 @@ import time
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from app.journal.batching import AppendBatcher
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
+from app.background.tasks import cancel_and_wait
+from app.background.worker import PollingWorker
+from app.db.group_commit import GroupCommit
+from app.db.outages import OUTAGE_ERRORS
 from app.journal.cloudevents import CloudEvent
-from app.relay.background import cancel_and_wait
-from app.relay.consumer import OUTAGE_ERRORS
-from app.relay.listener import Listener, wait_for
-from app.relay.sql import DELIVERY_CHANNEL, WEBHOOK_CHANNEL
-from app.stream.log import EventLog
-from app.webhooks.deliveries import Claimed, Deliveries, Result
+from app.relay.log import EventLog
+from app.webhooks.deliveries import DELIVERY_CHANNEL, Claimed, Deliveries, Result
 from app.webhooks.http1 import Http1Pool
-from app.webhooks.schedule import (
-    DEFAULT_SCHEDULE,
-    next_delay,
-    parse_retry_after,
-    parse_schedule,
-)
-from app.webhooks.sender import Answer, new_client, send
-from app.webhooks.subscriptions import Signing, Subscriptions
+from app.webhooks.schedule import next_delay, parse_retry_after
+from app.webhooks.sender import Attempt, new_client, send
+from app.webhooks.settings import WebhookSettings
+from app.webhooks.subscriptions import WEBHOOK_CHANNEL, Signing, Subscriptions
 
 # A claimed delivery waiting for a slot: the body to send and its trace headers.
 Ready = tuple[Claimed, bytes, dict[str, str]]
@@ -57,56 +53,52 @@ READY_DEPTH = 4
 REFILL_BELOW = 3
 
 
-@dataclass(frozen=True)
-class PumpSettings:
-    concurrency: int = 64
-    per_subscription: int = 10
-    timeout: float = 10.0
-    schedule: tuple[float, ...] = parse_schedule(DEFAULT_SCHEDULE)
-    allow_private: bool = False
-    disable_after: float = 5 * 24 * 3600
-    poll_interval: float = 0.5
+class DeliveryPump(PollingWorker):
+    name = "webhook-pump"
+    channels = (DELIVERY_CHANNEL,)
 
-
-class DeliveryPump:
     def __init__(
         self,
         deliveries: Deliveries,
         subscriptions: Subscriptions,
         event_log: EventLog,
         listener: Listener,
-        settings: PumpSettings,
+        settings: WebhookSettings,
+        worker_settings: WorkerSettings,
         *,
         on_attempt: Callable[[str], None] | None = None,
     ) -> None:
+        super().__init__(listener=listener, settings=worker_settings)
         self.deliveries = deliveries
-        self.on_attempt = on_attempt  # told each attempt's outcome (Answer.outcome())
+        self.on_attempt = on_attempt  # told each attempt's outcome (Attempt.outcome())
         self.subscriptions = subscriptions
         self.event_log = event_log
-        self.listener = listener
         self.settings = settings
+        self.per_subscription = settings.subscription_concurrency
+        self.schedule = settings.schedule()
+        self.allow_private = bool(settings.allow_private)
         self._held: Counter[uuid.UUID] = Counter()  # claimed: queued or being attempted
         self._recording: set[asyncio.Task[None]] = set()
         self._running: Counter[uuid.UUID] = Counter()
-        self._ready: dict[uuid.UUID, deque[tuple[Claimed, bytes, dict[str, str]]]] = defaultdict(
-            deque
-        )
+        self._ready: dict[uuid.UUID, deque[Ready]] = defaultdict(deque)
         self._tasks: set[asyncio.Task[None]] = set()
         self._signing: dict[uuid.UUID, tuple[float, Signing | None]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._waker = asyncio.Event()
         # One pool of keep-alive connections per subscription, sized to its share: one
         # receiver's connections never crowd out another's.
         self._clients: dict[uuid.UUID, Http1Pool] = {}
         # Results that finish together are written together: one statement, one commit.
-        self._results = AppendBatcher(self._record, max_batch=200, max_in_flight=2)
+        self._results = GroupCommit(self._record, max_batch=200, max_in_flight=2)
         listener.on_payload(WEBHOOK_CHANNEL, lambda _: self._signing.clear())
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self.run(), name="sluice-webhook-pump")
+    async def step(self) -> float | None:
+        if await self._claim_and_send():
+            return 0  # every free slot was filled: there may be more
+        # Due but held back (a full subscription, an ordered entity's earlier event) wakes
+        # us when a slot frees; a future retry when it falls due.
+        wait = await self.deliveries.seconds_to_next()
+        return None if wait is None else min(max(0.0, wait), self.poll_interval)
 
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
+    async def close(self) -> None:
         for task in list(self._tasks):
             await cancel_and_wait(task)
         if self._recording:  # results already in hand: write them before leaving
@@ -122,28 +114,6 @@ class DeliveryPump:
             await client.close()
         self._clients.clear()
 
-    async def run(self) -> None:
-        waker = self.listener.waker(DELIVERY_CHANNEL)
-        self._waker = waker
-        delay = self.settings.poll_interval
-        try:
-            while True:
-                waker.clear()
-                try:
-                    if await self._claim_and_send():
-                        continue  # every free slot was filled: there may be more
-                    # Due but held back (a full subscription, an ordered entity's earlier
-                    # event) wakes us when a slot frees; a future retry when it falls due.
-                    wait = await self.deliveries.seconds_to_next()
-                    delay = self.settings.poll_interval
-                except OUTAGE_ERRORS as error:
-                    log.warning("webhooks: database unavailable (%s); retrying", error)
-                    wait, delay = delay, min(delay * 2, 10.0)
-                sleep = self.settings.poll_interval if wait is None else wait
-                await wait_for(waker, min(sleep, self.settings.poll_interval))
-        finally:
-            self.listener.forget(waker)
-
     async def _claim_and_send(self) -> bool:
         """Claim up to twice the slots (a ready queue, so a slot that frees starts the next
         attempt without a round trip); True if the claim came back full."""
@@ -152,10 +122,10 @@ class DeliveryPump:
             return False
         claimed = await self.deliveries.claim(
             free,
-            per_webhook=READY_DEPTH * self.settings.per_subscription,
+            per_webhook=READY_DEPTH * self.per_subscription,
             in_flight=dict(self._held),
             # Queued ones wait for a slot before their attempt: the lease covers both.
-            lease=READY_DEPTH * self.settings.timeout + LEASE_MARGIN_SECONDS,
+            lease=READY_DEPTH * self.settings.timeout_seconds + LEASE_MARGIN_SECONDS,
         )
         bodies = await self.event_log.by_seq([d.seq for d in claimed if d.seq is not None])
         for delivery in claimed:
@@ -173,7 +143,7 @@ class DeliveryPump:
             queue = self._ready[webhook_id]
             while (
                 queue
-                and self._running[webhook_id] < self.settings.per_subscription
+                and self._running[webhook_id] < self.per_subscription
                 and len(self._tasks) < self.settings.concurrency
             ):
                 delivery, body, trace = queue.popleft()
@@ -194,8 +164,8 @@ class DeliveryPump:
         self._start_ready()
         # Claim again once a quarter of a subscription's claims are done, not after every
         # attempt: one claim then brings a batch.
-        if self._held.get(webhook_id, 0) <= REFILL_BELOW * self.settings.per_subscription:
-            self._waker.set()
+        if self._held.get(webhook_id, 0) <= REFILL_BELOW * self.per_subscription:
+            self.wake()
 
     async def _deliver(self, delivery: Claimed, body: bytes, trace: dict[str, str]) -> None:
         try:
@@ -222,7 +192,7 @@ class DeliveryPump:
 
     async def _attempt(
         self, delivery: Claimed, signing: Signing, body: bytes, trace: dict[str, str]
-    ) -> Answer:
+    ) -> Attempt:
         """Send once. Whatever goes wrong is an answer to record: an attempt that only logged
         its error would leave the delivery leased, then send it again, forever (and hold an
         ordered subscription's entity back the while)."""
@@ -235,14 +205,14 @@ class DeliveryPump:
                 body=body,
                 trace=trace,
                 secrets=signing.secrets(datetime.now(UTC)),
-                within=self.settings.timeout,
-                allow_private=self.settings.allow_private,
+                within=self.settings.timeout_seconds,
+                allow_private=self.allow_private,
             )
         except Exception as error:  # a case send() does not know: a bug to fix, still recorded
             log.exception("webhooks: delivery %d failed unexpectedly", delivery.id)
             latency_ms = round((time.perf_counter() - started) * 1000)
             error_text = f"unexpected {type(error).__name__}: {error}"[:1000]
-            return Answer(None, latency_ms, None, error_text, failure="error")
+            return Attempt(None, latency_ms, None, error_text, failure="error")
 
     def _recorded(self, task: asyncio.Task[None]) -> None:
         self._recording.discard(task)
@@ -252,20 +222,20 @@ class DeliveryPump:
     def _client_for(self, webhook_id: uuid.UUID) -> Http1Pool:
         client = self._clients.get(webhook_id)
         if client is None:
-            client = self._clients[webhook_id] = new_client(self.settings.per_subscription)
+            client = self._clients[webhook_id] = new_client(self.per_subscription)
         return client
 
     async def _record(self, results: Sequence[Result]) -> None:
-        await self.deliveries.record(results, disable_after=self.settings.disable_after)
+        await self.deliveries.record(results, disable_after=self.settings.disable_after_seconds)
 
-    def _judge(self, delivery: Claimed, answer: Answer) -> Result:
+    def _judge(self, delivery: Claimed, answer: Attempt) -> Result:
         code = answer.status_code
         ok = code is not None and 200 <= code < 300
         gone = code == 410
         delay = None
         if not ok and not gone:
             retry_after = parse_retry_after(answer.retry_after) if code in (429, 503) else None
-            delay = next_delay(self.settings.schedule, delivery.attempts, retry_after)
+            delay = next_delay(self.schedule, delivery.attempts, retry_after)
         status = "succeeded" if ok else "pending" if delay is not None else "failed"
         error = answer.error
         if error is None and not ok:
@@ -292,7 +262,7 @@ class DeliveryPump:
         return signing
 
 
-def _log_attempt(delivery: Claimed, answer: Answer, trace: dict[str, str]) -> None:
+def _log_attempt(delivery: Claimed, answer: Attempt, trace: dict[str, str]) -> None:
     steps.info(
         "webhook %s delivery %d: %s",
         delivery.webhook_id,

@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.api.auth import api_key, check_scopes, require
 from app.api.problems import ProblemError, problem_responses
+from app.keys.auth import api_key, check_scopes, require
 from app.keys.scopes import ADMIN, EVENTS_READ
 from app.keys.store import Principal
+from app.runtime import runtime_of
 from app.webhooks.deliveries import Deliveries
 from app.webhooks.matching import BadPattern, TypeFilter, check_patterns
 from app.webhooks.models import (
@@ -42,18 +43,18 @@ Reader = Annotated[Principal, require(EVENTS_READ)]
 
 
 def _subscriptions(request: Request) -> Subscriptions:
-    subscriptions: Subscriptions = request.app.state.webhook_subscriptions
+    subscriptions: Subscriptions = runtime_of(request.scope).webhooks
     return subscriptions
 
 
 def _deliveries(request: Request) -> Deliveries:
-    deliveries: Deliveries = request.app.state.webhook_deliveries
+    deliveries: Deliveries = runtime_of(request.scope).deliveries
     return deliveries
 
 
 async def _checked_url(request: Request, url: str) -> str:
     try:
-        await resolve(url, allow_private=request.app.state.webhook_allow_private)
+        await resolve(url, allow_private=runtime_of(request.scope).settings.webhooks.allow_private)
     except ForbiddenURL as refused:
         raise ProblemError(422, "forbidden-url", "URL not allowed", str(refused)) from None
     return url
@@ -152,7 +153,7 @@ async def delete_webhook(request: Request, webhook_id: uuid.UUID, owner: Owner) 
     responses=problem_responses(404, 422),
 )
 async def rotate_secret(request: Request, webhook_id: uuid.UUID, owner: Owner) -> SecretRotated:
-    grace = request.app.state.webhook_secret_grace_seconds
+    grace = runtime_of(request.scope).settings.webhooks.secret_grace_seconds
     rotated = await _subscriptions(request).rotate(webhook_id, owner, grace)
     if rotated is None:
         raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
@@ -241,7 +242,7 @@ async def replay(
 )
 async def test_ping(request: Request, webhook_id: uuid.UUID, owner: Owner) -> Queued:
     await _existing(request, webhook_id, owner)
-    service = request.app.state.service_name
+    service = runtime_of(request.scope).service_name
     payload = {
         "specversion": "1.0",
         "id": str(uuid.uuid4()),

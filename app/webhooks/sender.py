@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
-from app.webhooks.http1 import Http1Pool, ProtocolError, RequestError, Target
+from app.webhooks.http1 import Endpoint, Http1Pool, ProtocolError, RequestError
 from app.webhooks.signing import signature_header
 from app.webhooks.urlguard import ForbiddenURL, resolve
 
@@ -24,7 +24,7 @@ FAILURES = frozenset({"timeout", "refused", "connection_error", "protocol_error"
 
 
 @dataclass(frozen=True)
-class Answer:
+class Attempt:
     status_code: int | None
     latency_ms: int
     body: str | None
@@ -59,7 +59,7 @@ async def send(
     within: float,
     allow_private: bool,
     trace: dict[str, str] | None = None,
-) -> Answer:
+) -> Attempt:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(within):
@@ -76,7 +76,7 @@ async def send(
                 **(trace or {}),
             }
             https = parts.scheme == "https"
-            target = Target(
+            target = Endpoint(
                 checked.address,
                 parts.port or (443 if https else 80),
                 checked.host if https else None,
@@ -84,20 +84,20 @@ async def send(
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             answer = await client.post(target, path, headers, body, KEEP_BODY_BYTES)
     except TimeoutError:
-        return Answer(None, _ms(started), None, f"timed out after {within:g}s", failure="timeout")
+        return Attempt(None, _ms(started), None, f"timed out after {within:g}s", failure="timeout")
     except ForbiddenURL as refused:
-        return Answer(None, _ms(started), None, f"refused: {refused}", failure="refused")
+        return Attempt(None, _ms(started), None, f"refused: {refused}", failure="refused")
     except (RequestError, UnicodeError) as error:  # a URL or header HTTP/1.1 cannot carry
         error_text = f"refused: the request cannot be sent: {error}"[:1000]
-        return Answer(None, _ms(started), None, error_text, failure="refused")
+        return Attempt(None, _ms(started), None, error_text, failure="refused")
     except ProtocolError as error:
         error_text = f"the answer is not HTTP/1.1: {error}"[:1000]
-        return Answer(None, _ms(started), None, error_text, failure="protocol_error")
+        return Attempt(None, _ms(started), None, error_text, failure="protocol_error")
     except (OSError, EOFError) as error:  # refused, reset, closed mid-answer, TLS
         reason = str(error) or "the connection was closed or reset"
         error_text = f"{type(error).__name__}: {reason}"[:1000]
-        return Answer(None, _ms(started), None, error_text, failure="connection_error")
-    return Answer(
+        return Attempt(None, _ms(started), None, error_text, failure="connection_error")
+    return Attempt(
         answer.status,
         _ms(started),
         answer.first_bytes.decode("utf-8", errors="replace"),

@@ -11,8 +11,10 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from app.relay.sql import WEBHOOK_CHANNEL
+from app.relay.sql import HEAD_SEQ
 from app.webhooks.signing import new_secret
+
+WEBHOOK_CHANNEL = "sluice_webhooks"  # a subscription changed: signing caches are dropped
 
 COLUMNS = """id, url, event_types, description, enabled, ordered, after_seq, disabled_reason,
 failing_since, last_success_at, created_at, updated_at, previous_secret_expires_at, owner_key_id,
@@ -26,7 +28,7 @@ WITH created AS (
     INSERT INTO webhooks
         (id, url, event_types, description, enabled, ordered, secret, after_seq, owner_key_id)
     VALUES (%(id)s, %(url)s, %(event_types)s, %(description)s, %(enabled)s, %(ordered)s,
-            %(secret)s, (SELECT COALESCE(max(seq), 0) FROM events), %(owner)s)
+            %(secret)s, {HEAD_SEQ}, %(owner)s)
     RETURNING *
 ), notified AS (SELECT pg_notify('{WEBHOOK_CHANNEL}', '') )
 SELECT {COLUMNS.replace("webhooks.id", "created.id")}, (SELECT count(*) FROM notified) AS _

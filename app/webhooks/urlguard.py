@@ -24,7 +24,7 @@ class ForbiddenURL(ValueError):
 
 
 @dataclass(frozen=True)
-class Target:
+class CheckedURL:
     """A checked URL and the address to connect to."""
 
     url: str
@@ -81,7 +81,7 @@ def check_syntax(url: str, *, allow_private: bool) -> tuple[str, str, int]:
     return parts.scheme, hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-async def resolve(url: str, *, allow_private: bool) -> Target:
+async def resolve(url: str, *, allow_private: bool) -> CheckedURL:
     """Check ``url`` and pick the address to call; raises ForbiddenURL."""
     _, host, port = check_syntax(url, allow_private=allow_private)
     addresses = await _addresses(host, port)
@@ -95,7 +95,7 @@ async def resolve(url: str, *, allow_private: bool) -> Target:
     literal = f"[{chosen}]" if ":" in chosen else chosen
     parts = urlsplit(url)
     netloc = f"{literal}:{parts.port}" if parts.port else literal
-    return Target(url, host, chosen, parts._replace(netloc=netloc).geturl())
+    return CheckedURL(url, host, chosen, parts._replace(netloc=netloc).geturl())
 
 
 # Answers are kept briefly, as a resolver's cache would: every request still goes to an address

@@ -36,12 +36,12 @@ async def live_client(
 ) -> AsyncIterator[tuple[FastAPI, str, websockets.ClientConnection]]:
     """A served app and a live WebSocket client on it, attached and past its first read.
     Polls would read the journal on their own schedule: only notifications may count."""
-    quiet = settings.model_copy(update={"relay_poll_seconds": 30.0})
+    quiet = settings.but(relay_poll_seconds=30.0)
     app = create_app(quiet, database_url=database_url)
     with uvicorn_in_thread(app) as base:
         async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
             async with asyncio.timeout(10):  # attached, and its first read done
-                while app.state.hub.journal_reads == 0:  # noqa: ASYNC110 - another thread's loop
+                while app.state.runtime.hub.journal_reads == 0:  # noqa: ASYNC110 - another thread's loop
                     await asyncio.sleep(0.02)
             yield app, base, ws
 
@@ -50,7 +50,7 @@ async def test_small_batches_come_with_the_notification_as_a_read_would_serve_th
     settings: Settings, database_url: str
 ) -> None:
     async with live_client(settings, database_url) as (app, base, ws):
-        hub = app.state.hub
+        hub = app.state.runtime.hub
         reads_before = hub.journal_reads
         live = []
         for i in range(20):  # one batch each: every notification carries its event
@@ -67,7 +67,7 @@ async def test_a_batch_too_big_to_ride_along_is_read_from_the_journal(
     settings: Settings, database_url: str
 ) -> None:
     async with live_client(settings, database_url) as (app, _, ws):
-        hub = app.state.hub
+        hub = app.state.runtime.hub
         reads_before = hub.journal_reads
         await bulk_append(database_url, entities=1, per_entity=200)  # one batch of 200
         seqs = [event["seq"] for event in await receive(ws, 200)]
@@ -95,8 +95,8 @@ async def test_while_the_notification_queue_fills_up_batches_notify_the_head_alo
     every NOTIFY fails. Past the limit the rows stay out of the notification (here the limit
     is 0, as if the queue were already that full) and the hub reads them instead."""
     async with live_client(settings, database_url) as (app, _, ws):
-        app.state.sequencer.rows_in_notify_below = 0.0
-        hub = app.state.hub
+        app.state.runtime.sequencer.rows_in_notify_below = 0.0
+        hub = app.state.runtime.hub
         reads_before = hub.journal_reads
         for i in range(3):
             await bulk_append(database_url, entities=1, per_entity=1, prefix=f"one{i}")

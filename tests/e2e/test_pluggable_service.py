@@ -6,11 +6,11 @@ import httpx
 
 from app.main import create_app
 from app.settings import Settings
-from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
+from tests.support.auth import AUTH_HEADERS
 
 
 async def test_bank_service_runs_over_http(database_url: str, settings: Settings) -> None:
-    bank_settings = settings.model_copy(update={"service": "tests.support.bank:service"})
+    bank_settings = settings.but(service="tests.support.bank:service")
     app = create_app(bank_settings, database_url=database_url)
     paths = set(app.openapi()["paths"])
     assert "/entities/account/{entity_id}/withdraw" in paths
@@ -48,7 +48,7 @@ async def test_a_crashing_handler_is_a_500_problem_and_stores_nothing(
 ) -> None:
     import psycopg
 
-    bank_settings = settings.model_copy(update={"service": "tests.support.bank:service"})
+    bank_settings = settings.but(service="tests.support.bank:service")
     app = create_app(bank_settings, database_url=database_url)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -64,51 +64,29 @@ async def test_a_crashing_handler_is_a_500_problem_and_stores_nothing(
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)
 
 
-async def test_command_routes_work_without_the_dispatcher(database_url: str) -> None:
+async def test_command_routes_work_without_the_fast_path(
+    settings: Settings, database_url: str
+) -> None:
     """The FastAPI route behind each documented command is a working fallback, not a stub."""
-    import contextlib
-
-    from fastapi import FastAPI
-    from psycopg_pool import AsyncConnectionPool
-
-    from app.api.auth import Authentication
-    from app.api.problems import install_problem_handlers
-    from app.journal.commands import CommandRunner, RunnerSettings
-    from app.journal.repository import Journal
-    from app.journal.routes import add_entity_routes
-    from app.keys.keyring import KeyRing
-    from app.keys.ratelimit import FailureThrottle, RateLimiter
-    from app.keys.store import KeyStore
-    from tests.support import bank
-
-    app = FastAPI()
-    install_problem_handlers(app)
-    add_entity_routes(app.router, bank.service, "bank")
-    app.add_middleware(
-        Authentication, limiter=RateLimiter(0, 1), failures=FailureThrottle(1, 20)
-    )  # routes need a key still
-    pool = AsyncConnectionPool(database_url, kwargs={"autocommit": True}, open=False)
-    await pool.open(wait=True)
-    app.state.runner = CommandRunner(bank.service, Journal(pool), RunnerSettings())
-    keys = KeyStore(pool)
-    await keys.seed("admin", ("admin",), ADMIN_KEY)
-    app.state.keyring = KeyRing(keys)
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(pool.close)
+    bank_settings = settings.but(service="tests.support.bank:service")
+    app = create_app(bank_settings, database_url=database_url, command_fast_path=False)
+    async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(
-                headers=AUTH_HEADERS, transport=transport, base_url="http://bank.test"
+        async with httpx.AsyncClient(
+            headers=AUTH_HEADERS, transport=transport, base_url="http://bank.test"
+        ) as http:
+            opened = await http.post(
+                "/entities/account/a1/open",
+                json={"owner": "Grace"},
+                headers={"Idempotency-Key": "k"},
             )
-        )
-        opened = await http.post(
-            "/entities/account/a1/open", json={"owner": "Grace"}, headers={"Idempotency-Key": "k"}
-        )
-        again = await http.post(
-            "/entities/account/a1/open", json={"owner": "Grace"}, headers={"Idempotency-Key": "k"}
-        )
-        invalid = await http.post("/entities/account/a1/deposit", json={"amount": -1})
-        refused = await http.post("/entities/account/a1/withdraw", json={"amount": 5})
+            again = await http.post(
+                "/entities/account/a1/open",
+                json={"owner": "Grace"},
+                headers={"Idempotency-Key": "k"},
+            )
+            invalid = await http.post("/entities/account/a1/deposit", json={"amount": -1})
+            refused = await http.post("/entities/account/a1/withdraw", json={"amount": 5})
     assert opened.status_code == 200 and opened.headers["etag"] == '"1"'
     assert again.json() == opened.json() and again.headers["idempotent-replayed"] == "true"
     assert invalid.status_code == 422 and invalid.json()["errors"][0]["pointer"] == "#/amount"

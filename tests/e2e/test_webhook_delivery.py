@@ -19,13 +19,14 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from app.relay.listener import Listener
-from app.relay.sql import DELIVERY_CHANNEL, WEBHOOK_CHANNEL
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
+from app.relay.log import EventLog
 from app.services.ward import service as ward_service
 from app.settings import Settings
-from app.stream.log import EventLog
 from app.webhooks.deliveries import Deliveries
-from app.webhooks.pump import DeliveryPump, PumpSettings
+from app.webhooks.pump import DeliveryPump
+from app.webhooks.settings import WebhookSettings
 from app.webhooks.subscriptions import Subscriptions
 from tests.support.auth import AUTH_HEADERS
 from tests.support.receiver import Received, fail_first
@@ -350,7 +351,7 @@ async def test_the_pump_idles_while_every_due_delivery_is_held_back(
             await record_vitals(client, "p1", pulse=pulse)
         await eventually(lambda: len(receiver.requests) >= (1 if ordered else 2), 10, "a request")
         await asyncio.sleep(0.5)
-        pump_deliveries = app.state.webhook_deliveries
+        pump_deliveries = app.state.runtime.deliveries
         calls = Counter[str]()
         for name in ("claim", "seconds_to_next"):
             original = getattr(pump_deliveries, name)
@@ -535,13 +536,14 @@ async def test_the_pump_stops_when_cancelled_as_a_connection_reaches_it(
         database_url, min_size=1, max_size=1, kwargs={"autocommit": True}, open=False
     )
     await pool.open(wait=True)
-    listener = Listener(database_url, (DELIVERY_CHANNEL, WEBHOOK_CHANNEL))  # never started
+    listener = Listener(database_url, WorkerSettings())  # never started
     pump = DeliveryPump(
         Deliveries(pool),
         Subscriptions(pool),
         EventLog(pool, ward_service, "ward"),
         listener,
-        PumpSettings(poll_interval=0.1),
+        WebhookSettings(),
+        WorkerSettings(poll_seconds=0.1),
     )
     held = await pool.getconn()
     pump.start()
@@ -555,7 +557,7 @@ async def test_the_pump_stops_when_cancelled_as_a_connection_reaches_it(
         done, _ = await asyncio.wait({stopping}, timeout=5)
         assert done, (
             "DeliveryPump.stop() still waits 5 s later: the pump lost its cancellation and "
-            "keeps polling (app/relay/background.py cancel_and_wait cancels only once)"
+            "keeps polling (app/background/tasks.py cancel_and_wait cancels only once)"
         )
     finally:
         task = pump._task

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.api.metrics import WEBHOOK_OUTCOMES
+from app.observe.metrics import WEBHOOK_OUTCOMES
 from app.settings import Settings
 from tests.support.real_receivers import uvicorn_receiver
 from tests.support.receiver import Received

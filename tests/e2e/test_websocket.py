@@ -79,7 +79,7 @@ async def test_a_slow_client_is_closed_with_its_resume_seq(
     settings: Settings, database_url: str
 ) -> None:
     total = 20_000  # ~9 MB of messages: more than the socket buffers can hide
-    tight = settings.model_copy(update={"ws_queue_size": 50, "ws_slow_after_seconds": 0.5})
+    tight = settings.but(ws_queue_size=50, ws_slow_after_seconds=0.5)
     app = create_app(tight, database_url=database_url)
     with uvicorn_in_thread(app) as base:
         await bulk_append(database_url, entities=200, per_entity=100)
@@ -102,7 +102,7 @@ async def test_a_slow_client_is_closed_with_its_resume_seq(
         resume_after = reason["resume_after"]
         assert received == list(range(1, resume_after + 1)), "no gap, nothing past the resume seq"
         assert resume_after < total
-        assert app.state.hub.deepest_queue <= 50, "the send queue stayed bounded"
+        assert app.state.runtime.hub.deepest_queue <= 50, "the send queue stayed bounded"
 
         async with websockets.connect(
             ws_url(base, f"after={resume_after}"), additional_headers=AUTH_HEADERS

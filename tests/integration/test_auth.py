@@ -372,4 +372,4 @@ class TestWebSocketAuth:
 def test_a_key_is_only_accepted_in_its_shape() -> None:
     with pytest.raises(ValueError):
         Settings(admin_key="secret")
-    assert Settings(admin_key="sk_" + uuid.uuid4().hex).admin_key
+    assert Settings(admin_key="sk_" + uuid.uuid4().hex).keys.admin_key

@@ -14,7 +14,7 @@ from app.sdk.service import Service
 from app.settings import Settings
 from tests.support import ledger
 from tests.support.auth import ADMIN_KEY
-from tests.support.consumers import caught_up, status, wait_for_status
+from tests.support.consumers import caught_up, consumer_workers, status, wait_for_status
 
 
 @pytest.fixture
@@ -207,7 +207,7 @@ async def test_one_process_leads_each_consumer(
         await caught_up(client, "balances")
         await asyncio.sleep(1.5)  # several leadership rounds
         led = [
-            sorted(app.state.workers.leadership.led())
+            sorted(app.state.runtime.leadership.led())
             for app in (client._transport.app, second)  # type: ignore[attr-defined]
         ]
         assert sorted(led[0] + led[1]) == [
@@ -225,7 +225,7 @@ async def test_under_a_stream_of_events_batches_are_paced_but_a_lone_event_is_no
 ) -> None:
     from app.main import create_app
 
-    paced = settings.model_copy(update={"consumer_min_interval_seconds": 2.0})
+    paced = settings.but(consumer_min_interval_seconds=2.0)
     app = create_app(paced, service=ledger.service, database_url=database_url)
     async with (
         app.router.lifespan_context(app),
@@ -234,7 +234,7 @@ async def test_under_a_stream_of_events_batches_are_paced_but_a_lone_event_is_no
         ) as http,
     ):
         http.headers["Authorization"] = f"Bearer {ADMIN_KEY}"
-        (worker,) = [w for w in app.state.workers.consumers if w.name == "deposits"]
+        (worker,) = [w for w in consumer_workers(app) if w.name == "deposits"]
         await open_account(http, "a1")
         await caught_up(http, "welcome")  # its bonus deposit is in the log
         await caught_up(http, "deposits")

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trustme
 
-from app.webhooks.http1 import Http1Pool, ProtocolError, RequestError, Target
+from app.webhooks.http1 import Endpoint, Http1Pool, ProtocolError, RequestError
 
 Reply = Callable[[bytes], bytes | None]  # request bytes -> raw answer (None: close)
 
@@ -20,7 +20,7 @@ Reply = Callable[[bytes], bytes | None]  # request bytes -> raw answer (None: cl
 @asynccontextmanager
 async def raw_server(
     reply: Reply, *, close_after_each: bool = False
-) -> AsyncIterator[tuple[Target, list[int]]]:
+) -> AsyncIterator[tuple[Endpoint, list[int]]]:
     """Answers each request with ``reply(request)``; yields the target and, per connection,
     how many requests it carried."""
     per_connection: list[int] = []
@@ -49,12 +49,12 @@ async def raw_server(
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield Target("127.0.0.1", port, None), per_connection
+        yield Endpoint("127.0.0.1", port, None), per_connection
     finally:
         server.close()
 
 
-async def post(pool: Http1Pool, target: Target, body: bytes = b'{"a":1}') -> tuple[int, bytes]:
+async def post(pool: Http1Pool, target: Endpoint, body: bytes = b'{"a":1}') -> tuple[int, bytes]:
     answer = await asyncio.wait_for(
         pool.post(target, "/hook?s=1", {"host": "receiver.test"}, body, keep_bytes=1024), 5
     )
@@ -272,9 +272,9 @@ async def test_tls_is_verified_against_the_urls_host_not_the_address() -> None:
         trusting = ssl.create_default_context()
         ca.configure_trust(trusting)
         pool = Http1Pool(max_idle=1, tls=trusting)
-        right = Target("127.0.0.1", port, tls_hostname="receiver.test")
+        right = Endpoint("127.0.0.1", port, tls_hostname="receiver.test")
         assert await post(pool, right) == (200, b"tls")
-        wrong = Target("127.0.0.1", port, tls_hostname="elsewhere.test")
+        wrong = Endpoint("127.0.0.1", port, tls_hostname="elsewhere.test")
         with pytest.raises(ssl.SSLCertVerificationError):
             await post(pool, wrong)
         await pool.close()

@@ -10,8 +10,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from app.journal.commands import CommandRequest, CommandRunner, RunnerSettings
+from app.journal.commands import CommandRequest, CommandRunner
 from app.journal.errors import CommandRejected, ContentionExhausted, VersionMismatch
+from app.journal.settings import CommandSettings
 from app.services.ward import service as ward
 from app.services.ward.patient import Admit, Discharge, PatientState, RecordVitals
 from tests.support import bank
@@ -43,7 +44,7 @@ async def test_append_writes_events_outbox_and_idempotency_together(
 
 
 async def test_entity_with_1000_events_loads_from_its_snapshot(database_url: str) -> None:
-    settings = RunnerSettings(snapshot_every=100, cache_size=0)
+    settings = CommandSettings(snapshot_every=100, cache_size=0)
     async with runner_on(database_url, ward, settings) as runner:
         await runner.run(admit("long"))
         for index in range(999):
@@ -61,7 +62,7 @@ async def test_entity_with_1000_events_loads_from_its_snapshot(database_url: str
 async def test_load_reads_only_the_events_after_the_snapshot(
     database_url: str, db: psycopg.Connection
 ) -> None:
-    settings = RunnerSettings(snapshot_every=10, cache_size=0)
+    settings = CommandSettings(snapshot_every=10, cache_size=0)
     async with runner_on(database_url, ward, settings) as runner:
         await runner.run(admit("p1"))
         for _ in range(13):
@@ -151,7 +152,7 @@ async def test_racing_processes_keep_versions_gapless(
 
 
 async def test_contention_beyond_the_retry_bound_is_reported(database_url: str) -> None:
-    settings = RunnerSettings(retries=0)
+    settings = CommandSettings(retries=0)
     async with runner_on(database_url, ward, settings) as one, runner_on(database_url, ward) as two:
         await one.run(admit("p1"))
         await two.run(record("p1"))

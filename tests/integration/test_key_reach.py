@@ -148,7 +148,7 @@ async def test_wrong_keys_are_throttled_per_address_and_never_evict_real_ones(
         (await client.get("/events", headers=bearer(f"sk_{n:040d}"))).status_code
         for n in range(200)
     ]
-    burst = int(settings.auth_failures_burst)
+    burst = int(settings.keys.auth_failures_burst)
     assert answers[:burst] == [401] * burst
     assert set(answers[burst + 2 :]) == {429}, answers
     throttled = await client.get("/events", headers=bearer(f"sk_{'9' * 40}"))
@@ -201,7 +201,9 @@ async def test_a_revoked_environment_key_stays_revoked_after_a_restart(
     seeded = [k for k in (await client.get("/admin/keys")).json() if k["origin"] == "env"]
     other_admin = await new_key(client, "admin")
     assert (await client.delete(f"/admin/keys/{seeded[0]['id']}")).status_code == 200
-    await prepare_keys(settings, KeyStore(app.state.pool))  # what the next start does
+    await prepare_keys(  # what the next start does
+        KeyStore(app.state.runtime.pool), admin_key=settings.keys.admin_key, first_start_in=None
+    )
     assert "stays revoked" in caplog.text
     after = {
         k["id"]: k for k in (await client.get("/admin/keys", headers=bearer(other_admin))).json()

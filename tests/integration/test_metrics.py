@@ -161,8 +161,8 @@ async def test_the_pool_is_reported(client: httpx.AsyncClient, settings: Setting
     metrics = await scrape(client)
     idle = metrics.value("sluice_db_pool_connections", state="idle")
     in_use = metrics.value("sluice_db_pool_connections", state="in_use")
-    assert idle + in_use == settings.pool_min_size == 16  # min = max in these settings
-    assert metrics.value("sluice_db_pool_max_connections") == settings.pool_max_size
+    assert idle + in_use == settings.database.pool_min_size == 16  # min = max in these settings
+    assert metrics.value("sluice_db_pool_max_connections") == settings.database.pool_max_size
     assert metrics.value("sluice_db_pool_waiting_requests") == 0
     assert metrics.value("sluice_db_pool_requests_total") > 0
     assert "process_cpu_seconds_total" in metrics.names()
@@ -214,7 +214,7 @@ async def test_a_slow_websocket_client_closed_is_counted(
     settings: Settings, database_url: str
 ) -> None:
     total = 20_000  # as in tests/e2e/test_websocket.py: more than the socket buffers can hide
-    tight = settings.model_copy(update={"ws_queue_size": 50, "ws_slow_after_seconds": 0.5})
+    tight = settings.but(ws_queue_size=50, ws_slow_after_seconds=0.5)
     with uvicorn_in_thread(create_app(tight, database_url=database_url)) as base:
         await bulk_append(database_url, entities=200, per_entity=100)
         await sequenced(database_url, total)

@@ -7,9 +7,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, pool
 
-from app.db.metadata import metadata
 from app.db.migrate import downgrade, upgrade
 from app.db.urls import sqlalchemy_url
+from app.schema import metadata
 
 
 def tables(url: str) -> set[str]:

@@ -11,8 +11,9 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.journal.commands import CommandRequest, RunnerSettings
+from app.journal.commands import CommandRequest
 from app.journal.errors import CommandRejected
+from app.journal.settings import CommandSettings
 from app.services.ward import service as ward
 from app.services.ward.patient import patient
 from tests.support.runners import runner_on
@@ -59,7 +60,7 @@ def stored_events(conn: psycopg.Connection, entity_id: str) -> list[Any]:
 async def run_sequence(database_url: str, sequence: list[tuple[str, dict[str, Any]]]) -> None:
     entity_id = f"prop-{uuid.uuid4().hex[:10]}"
     with psycopg.connect(database_url, autocommit=True) as conn:
-        async with runner_on(database_url, ward, RunnerSettings(snapshot_every=3)) as runner:
+        async with runner_on(database_url, ward, CommandSettings(snapshot_every=3)) as runner:
             for name, body in sequence:
                 before = len(stored_events(conn, entity_id))
                 model = patient.commands[name].model.model_validate(body)

@@ -11,11 +11,12 @@ import httpx
 import psycopg
 import pytest
 
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
 from app.journal import sql as journal_sql
 from app.journal.commands import CommandRequest
-from app.relay.listener import Listener
 from app.relay.sequencer import Sequencer
-from app.relay.sql import LOG_CHANNEL, OUTBOX_CHANNEL
+from app.relay.settings import SequencerSettings
 from app.services.ward import service as ward
 from app.services.ward.patient import Admit, RecordVitals
 from tests.support.relay import assert_log_is_gapless, bulk_append, sequenced
@@ -86,8 +87,10 @@ async def test_batches_are_bounded_and_the_backlog_drains(
     database_url: str, db: psycopg.Connection
 ) -> None:
     await bulk_append(database_url, entities=30, per_entity=100)
-    listener = Listener(database_url, [OUTBOX_CHANNEL, LOG_CHANNEL])
-    sequencer = Sequencer(database_url, listener, batch_size=700, poll_interval=0.05)
+    listener = Listener(database_url, WorkerSettings())
+    sequencer = Sequencer(
+        database_url, listener, SequencerSettings(batch_size=700), WorkerSettings(poll_seconds=0.05)
+    )
     listener.start()
     sequencer.start()
     try:
@@ -101,10 +104,11 @@ async def test_batches_are_bounded_and_the_backlog_drains(
 
 
 async def test_one_leader_and_a_quick_takeover(database_url: str) -> None:
-    listener = Listener(database_url, [OUTBOX_CHANNEL, LOG_CHANNEL])
+    listener = Listener(database_url, WorkerSettings())
+    quick = WorkerSettings(leader_retry_seconds=0.2)
+    first = Sequencer(database_url, listener, SequencerSettings(), quick)
+    second = Sequencer(database_url, listener, SequencerSettings(), quick)
     listener.start()
-    first = Sequencer(database_url, listener, standby_interval=0.2)
-    second = Sequencer(database_url, listener, standby_interval=0.2)
     first.start()
     await asyncio.sleep(0.5)
     second.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 
@@ -10,8 +11,10 @@ import httpx
 import psycopg
 import pytest
 
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
+from app.journal.timed import fire_timer
 from app.main import create_app
-from app.relay.listener import Listener
 from app.sdk.service import Service
 from app.settings import Settings
 from app.timers.store import TimerStore
@@ -121,7 +124,10 @@ async def test_a_timer_fired_twice_acts_once(database_url: str, db: psycopg.Conn
         await runner.run(CommandRequest("piggy", "p1", "remind", body))
         await asyncio.sleep(0.05)
         store = TimerStore(runner.journal.pool)
-        worker = TimerWorker(store, runner, Listener(database_url, []))
+        fire = functools.partial(fire_timer, runner)
+        worker = TimerWorker(
+            store, fire, Listener(database_url, WorkerSettings()), WorkerSettings()
+        )
         (due,) = await store.claim(10, lease_seconds=0.01)
         await worker.fire(due)
         await asyncio.sleep(0.05)

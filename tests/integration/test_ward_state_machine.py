@@ -578,7 +578,7 @@ def test_ward_entities_over_http_are_the_fold_of_their_events(
     settings: Settings, database_url: str
 ) -> None:
     # Snapshots every 3 events, so reads go through snapshot + tail as well as a full replay.
-    app = create_app(settings.model_copy(update={"snapshot_every": 3}), database_url=database_url)
+    app = create_app(settings.but(snapshot_every=3), database_url=database_url)
     with (
         uvicorn_in_thread(app) as url,
         httpx.Client(base_url=url, headers=AUTH_HEADERS, timeout=30) as http,

@@ -1,5 +1,5 @@
 """Answers no HTTP library would write, from a raw socket receiver: each one comes back from
-the sender as a clear error Answer with a fixed metric label, never as an exception (which the
+the sender as a clear error Attempt with a fixed metric label, never as an exception (which the
 pump could only log, leaving the delivery leased, unrecorded, and sent again forever), and
 what is recorded of it is text PostgreSQL accepts."""
 
@@ -14,11 +14,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from psycopg_pool import AsyncConnectionPool
 
-from app.api.metrics import WEBHOOK_OUTCOMES
+from app.observe.metrics import WEBHOOK_OUTCOMES
 from app.webhooks import sender, urlguard
 from app.webhooks.deliveries import Claimed, Deliveries, Result
 from app.webhooks.schedule import parse_retry_after
-from app.webhooks.sender import Answer, new_client, send
+from app.webhooks.sender import Attempt, new_client, send
 from tests.support.receiver import Receiver
 
 CHUNKED = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
@@ -46,7 +46,7 @@ MALFORMED = {
 }
 
 
-async def attempt(url: str, within: float = 5.0) -> Answer:
+async def attempt(url: str, within: float = 5.0) -> Attempt:
     client = new_client(2)
     try:
         return await send(
@@ -143,8 +143,8 @@ async def test_an_internationalised_host_goes_out_in_its_ascii_form(
     async with Receiver() as receiver:
         url = f"http://\u2603.test:{receiver.port}/hook"
 
-        async def resolved(url: str, *, allow_private: bool) -> urlguard.Target:
-            return urlguard.Target(url, "\u2603.test", "127.0.0.1", url)
+        async def resolved(url: str, *, allow_private: bool) -> urlguard.CheckedURL:
+            return urlguard.CheckedURL(url, "\u2603.test", "127.0.0.1", url)
 
         monkeypatch.setattr(sender, "resolve", resolved)  # as if its DNS said 127.0.0.1
         answer = await attempt(url)

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from app.webhooks.http1 import Http1Pool
-from app.webhooks.sender import Answer, new_client, send
+from app.webhooks.sender import Attempt, new_client, send
 from tests.support.real_receivers import RECEIVERS, http_server_receiver
 
 # kind -> (status, body kept, Retry-After, metric label, whether the connection serves again)
@@ -31,7 +31,7 @@ TO_THE_END = {
 }
 
 
-async def attempt(client: Http1Pool, url: str) -> Answer:
+async def attempt(client: Http1Pool, url: str) -> Attempt:
     # Well under uvicorn's and aiohttp's keep-alive timeouts (5 s and 75 s), so an answer read
     # "to the connection's end" when it has no body shows as a timeout, not a late success.
     return await send(
@@ -45,7 +45,7 @@ async def attempt(client: Http1Pool, url: str) -> Answer:
     )
 
 
-def summary(answer: Answer) -> tuple[int | None, str | None, str | None, str]:
+def summary(answer: Attempt) -> tuple[int | None, str | None, str | None, str]:
     return answer.status_code, answer.body, answer.retry_after, answer.outcome()
 
 

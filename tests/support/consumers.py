@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+
+from app.relay.consumer import ConsumerWorker
 
 
 async def status(http: httpx.AsyncClient, name: str) -> dict[str, Any]:
@@ -39,3 +42,8 @@ async def caught_up(http: httpx.AsyncClient, name: str, seconds: float = 15) -> 
         return current["state"] == "running" and current["checkpoint"] == current["head"]
 
     return await wait_for_status(http, name, done, seconds)
+
+
+def consumer_workers(app: FastAPI) -> list[ConsumerWorker]:
+    """The consumer workers of an app running in this process (to watch them from a test)."""
+    return [w for w in app.state.runtime.workers if isinstance(w, ConsumerWorker)]

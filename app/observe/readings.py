@@ -37,7 +37,7 @@ class ConsumerLag:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class Reading:
     pool: dict[str, int] = field(default_factory=dict)
     websocket_clients: int = 0
     websocket_slow_closed: int = 0
@@ -55,7 +55,7 @@ class Readings:
     """
 
     def __init__(self) -> None:
-        self.snapshot = Snapshot()
+        self.snapshot = Reading()
 
     async def refresh(
         self,
@@ -75,7 +75,7 @@ class Readings:
         except (*OUTAGE_ERRORS, TimeoutError) as error:
             log.warning("metrics: database readings skipped (%s)", type(error).__name__)
             database_up = False
-        self.snapshot = Snapshot(
+        self.snapshot = Reading(
             pool=pool.get_stats(),
             websocket_clients=subscriptions,
             websocket_slow_closed=hub.slow_closed,

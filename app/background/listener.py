@@ -2,44 +2,60 @@
 
 The connection does nothing but wait for notifications, so none is lost while it runs other
 statements. A notification is only a hint: every worker also polls, and after a reconnect all
-channels are woken because something may have been missed meanwhile.
+channels are woken and every reader hears ``""``, because something may have been missed.
+
+Channels are registered by the components that use them (``waker``, ``on_payload``) before
+the listener starts; each package names its own channels.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 import psycopg
 from psycopg import sql
 
-from app.relay.background import cancel_and_wait
+from app.background.settings import WorkerSettings
+from app.background.worker import PollingWorker
 
 log = logging.getLogger("sluice.relay")
 
 
-class Listener:
-    def __init__(self, conninfo: str, channels: Iterable[str]) -> None:
+class Listener(PollingWorker):
+    name = "listener"
+
+    def __init__(self, conninfo: str, settings: WorkerSettings) -> None:
+        super().__init__(listener=None, settings=settings)
         self.conninfo = conninfo
-        self.channels = tuple(channels)
-        self._wakers: dict[str, set[asyncio.Event]] = {channel: set() for channel in self.channels}
-        self._readers: dict[str, list[Callable[[str], None]]] = {c: [] for c in self.channels}
-        self._task: asyncio.Task[None] | None = None
+        self._wakers: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._readers: dict[str, list[Callable[[str], None]]] = defaultdict(list)
         self.connected = asyncio.Event()
+        self._listening: frozenset[str] = frozenset()
+
+    @property
+    def listened(self) -> tuple[str, ...]:
+        return tuple(sorted({*self._wakers, *self._readers}))
 
     def waker(self, *channels: str) -> asyncio.Event:
         """An event set on every notification of any of ``channels``; the caller clears it."""
         event = asyncio.Event()
         for channel in channels:
+            self._check_listened(channel)
             self._wakers[channel].add(event)
         return event
 
     def on_payload(self, channel: str, reader: Callable[[str], None]) -> None:
         """Call ``reader(payload)`` for every notification on ``channel`` (then wake it), and
         ``reader("")`` after each (re)connection: anything may have been missed."""
+        self._check_listened(channel)
         self._readers[channel].append(reader)
+
+    def _check_listened(self, channel: str) -> None:
+        if self.connected.is_set() and channel not in self._listening:
+            log.error("channel %s was registered after the listener started: not heard", channel)
 
     def wake_local(self, channel: str) -> None:
         """Wake this process's waiters now, without the round trip through PostgreSQL: the
@@ -47,37 +63,27 @@ class Listener:
         self._wake((channel,))
 
     def forget(self, event: asyncio.Event, *channels: str) -> None:
-        for channel in channels or self.channels:
+        for channel in channels or tuple(self._wakers):
             self._wakers[channel].discard(event)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sluice-listener")
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-
-    async def _run(self) -> None:
-        delay = 0.1
-        while True:
-            try:
-                await self._listen()
-            except (psycopg.Error, OSError) as error:
-                self.connected.clear()
-                log.warning("listener lost its connection (%s); retrying in %.1fs", error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-            else:
-                delay = 0.1
+    async def step(self) -> float | None:
+        """Listen until the connection ends (an outage raises, and the loop backs off)."""
+        try:
+            await self._listen()
+        finally:
+            self.connected.clear()
+        return 0
 
     async def _listen(self) -> None:
         async with await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True) as conn:
-            for channel in self.channels:
+            self._listening = frozenset(self.listened)
+            for channel in self._listening:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.connected.set()
             for readers in self._readers.values():  # anything may have happened meanwhile
                 for reader in readers:
                     reader("")
-            self._wake(self.channels)
+            self._wake(self.listened)
             async for notification in conn.notifies():
                 for reader in self._readers.get(notification.channel, ()):
                     reader(notification.payload)
@@ -87,14 +93,3 @@ class Listener:
         for channel in channels:
             for event in self._wakers.get(channel, ()):
                 event.set()
-
-
-async def wait_for(event: asyncio.Event, seconds: float) -> None:
-    """Sleep until ``event`` is set or ``seconds`` pass (then poll anyway).
-
-    asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for can swallow a cancellation
-    that races with its timeout, and the cancelled worker then never stops.
-    """
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await event.wait()

@@ -1,13 +1,14 @@
-"""Group commit: appends that arrive together leave together, in one statement and one commit.
+"""Group commit: writes that arrive together leave together, in one statement and one commit.
 
-Nothing waits for a timer: the first append starts a flush at once, and whatever queues up
-while flushes are in flight goes out with the next one. So a lone command pays no extra
-latency, and under load each commit (and its fsync) carries many commands.
+Nothing waits for a timer: the first write starts a flush at once, and whatever queues up
+while flushes are in flight goes out with the next one. So a lone write pays no extra
+latency, and under load each commit (and its fsync) carries many (the journal's appends,
+the webhook pump's results).
 
-Atomicity stays per command: if a batch fails on something one row can cause (a unique
+Atomicity stays per item: if a batch fails on something one row can cause (a unique
 violation: a version lost to another process, an Idempotency-Key taken; or a value the
 database refuses, such as a NUL in text), its items are re-run one per statement, so exactly
-the guilty command sees the error and the others land.
+the guilty item sees the error and the others land.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ ONE_ITEM_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 Write = Callable[[Sequence[T]], Awaitable[None]]
 
 
-class AppendBatcher(Generic[T]):
+class GroupCommit(Generic[T]):
     def __init__(
         self,
         write: Write[T],

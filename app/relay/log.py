@@ -1,7 +1,14 @@
-"""Reading the sequenced log: pages of events by ``seq``, as CloudEvents.
+"""The log, read: every reader of the sequenced events goes through ``EventLog``.
 
 ``seq`` is the only cursor: it is gapless and only grows, so "everything after N" is exact.
-Events are upcast to their current schema on the way out, so readers see one shape per type.
+Two shapes come out:
+
+* consumers (views, actions, the webhook dispatcher) read by *range* (seq in (after, upto]),
+  only the types they handle, minus the events parked for them, and decode each row to its
+  typed event: a checkpoint can move past a stretch of events it does not handle without
+  reading them, and every event up to the head is in some range;
+* clients (``GET /events``, WebSockets, webhook bodies) read pages of CloudEvents, upcast to
+  each type's current schema on the way out, so readers see one shape per type.
 """
 
 from __future__ import annotations
@@ -16,25 +23,41 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.db import jsonb
 from app.journal.cloudevents import CloudEvent, cloud_event
-from app.relay.sql import NOTIFIED_COLUMNS
+from app.relay.sql import HEAD, LOGGED_COLUMNS
+from app.sdk.events import Event
 from app.sdk.service import Service
+from app.sdk.view import EventMeta
 
-READ_PAGE = """
-SELECT seq, event_id, entity_type, entity_id, version, type, schema_version, data, metadata,
-       recorded_at
+_COLUMNS = ", ".join(LOGGED_COLUMNS)
+READ_RANGE = f"""
+SELECT {_COLUMNS}
 FROM events
-WHERE seq > %(after)s {filters}
+WHERE seq > %(after)s AND seq <= %(upto)s
+  AND (%(everything)s OR (entity_type || '.' || type) = ANY(%(types)s))
+  AND NOT EXISTS (
+      SELECT 1 FROM parked_events p WHERE p.consumer = %(name)s AND p.seq = events.seq)
+ORDER BY seq
+"""
+READ_PAGE = f"""
+SELECT {_COLUMNS}
+FROM events
+WHERE seq > %(after)s {{filters}}
 ORDER BY seq
 LIMIT %(limit)s
 """
+BY_SEQ = f"SELECT {_COLUMNS} FROM events WHERE seq = ANY(%(seqs)s)"
 
-HEAD = "SELECT COALESCE(max(seq), 0) FROM events"
+Row = tuple[Any, ...]  # LOGGED_COLUMNS, in order
 
-BY_SEQ = """
-SELECT seq, event_id, entity_type, entity_id, version, type, schema_version, data, metadata,
-       recorded_at
-FROM events WHERE seq = ANY(%(seqs)s)
-"""
+
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    event: Event
+    meta: EventMeta
+
+
+class UndecodableEvent(Exception):
+    """A stored event this code cannot read (unknown type, missing upcaster, bad data)."""
 
 
 @dataclass(frozen=True)
@@ -66,20 +89,6 @@ class LogFilter:
         return "".join(f" AND {clause}" for clause in clauses), params
 
 
-@dataclass(frozen=True)
-class LogEntry:
-    """One sequenced event, ready to send: its JSON is built once for every reader."""
-
-    seq: int
-    type: str
-    entity_type: str
-    entity_id: str
-    json: str
-
-    def matches(self, wanted: LogFilter) -> bool:
-        return wanted.matches(self.entity_type, self.type, self.entity_id)
-
-
 class EventLog:
     def __init__(self, pool: AsyncConnectionPool, service: Service, service_name: str) -> None:
         self.pool = pool
@@ -91,6 +100,44 @@ class EventLog:
             row = await (await conn.execute(HEAD)).fetchone()
         return int(row[0]) if row else 0
 
+    # -- consumers ---------------------------------------------------------------------------
+    async def read_range(
+        self, name: str, after: int, upto: int, types: frozenset[str] | None
+    ) -> list[Row]:
+        """The events in (after, upto] of ``types`` (None: every type), minus those parked
+        for consumer ``name``."""
+        params = {
+            "name": name,
+            "after": after,
+            "upto": upto,
+            "everything": types is None,
+            "types": sorted(types or ()),
+        }
+        async with self.pool.connection() as conn:
+            return list(await (await conn.execute(READ_RANGE, params)).fetchall())
+
+    def decode(self, row: Row) -> LoggedEvent:
+        seq, event_id, entity_type, entity_id, version, type_name, schema_version = row[:7]
+        data, metadata, recorded_at = row[7:]
+        entity = self.service.entity_types.get(entity_type)
+        try:
+            if entity is None:
+                raise LookupError(f"unknown entity type {entity_type!r}")
+            event = entity.event_from_stored(type_name, schema_version, data)
+        except Exception as error:
+            raise UndecodableEvent(f"{entity_type}.{type_name} at seq {seq}: {error}") from error
+        meta = EventMeta(
+            seq=seq,
+            event_id=_uuid(event_id),
+            entity_type=entity_type,
+            entity_id=entity_id,
+            version=version,
+            recorded_at=recorded_at,
+            metadata=metadata,
+        )
+        return LoggedEvent(event, meta)
+
+    # -- clients -----------------------------------------------------------------------------
     async def read(
         self, after: int, limit: int, wanted: LogFilter | None = None
     ) -> list[CloudEvent]:
@@ -101,22 +148,16 @@ class EventLog:
             rows = await cursor.fetchall()
         return [self._cloud_event(row) for row in rows]
 
-    async def read_entries(self, after: int, limit: int) -> list[LogEntry]:
-        """Every event after ``after`` (unfiltered, so the cursor moves even past
-        non-matching stretches), each serialized once."""
-        return [_entry(event) for event in await self.read(after, limit)]
-
-    def notified_entries(self, payload: str) -> tuple[int, list[LogEntry]]:
+    def notified(self, payload: str) -> tuple[int, list[CloudEvent]]:
         """The head a sequencer's notification announced, and the events it carried (none
         when the batch was too big to ride along). Raises ValueError on a foreign payload."""
         head, _, rows = payload.partition(" ")
         if not rows:
             return int(head), []
-        events = [
-            self._cloud_event(dict(zip(NOTIFIED_COLUMNS, row, strict=True)))
+        return int(head), [
+            self._cloud_event(dict(zip(LOGGED_COLUMNS, row, strict=True)))
             for row in jsonb.loads(rows)
         ]
-        return int(head), [_entry(event) for event in events]
 
     async def by_seq(self, seqs: list[int]) -> dict[int, CloudEvent]:
         """These events, keyed by seq (for webhook bodies)."""
@@ -146,16 +187,6 @@ class EventLog:
             recorded_at=_time(row["recorded_at"]),
             seq=row["seq"],
         )
-
-
-def _entry(event: CloudEvent) -> LogEntry:
-    return LogEntry(
-        event.seq or 0,
-        event.type,
-        event.type.split(".", 1)[0],
-        event.subject,
-        event.model_dump_json(),
-    )
 
 
 def _uuid(value: Any) -> uuid.UUID:

@@ -3,7 +3,7 @@
 Each consumer (a view's projector, an action, the webhook dispatcher) has a session advisory
 lock; a process leads the consumers whose locks its ``Leadership`` connection holds. If the
 process dies, PostgreSQL drops the connection and with it the locks, and a standby takes them
-at its next try (every ``retry_interval`` seconds). A lost connection ends this process's
+at its next try (every ``SLUICE_LEADER_RETRY_SECONDS``). A lost connection ends this process's
 leadership at once: the workers see ``leading(name)`` turn false before their next batch.
 
 Leadership is an efficiency, not the safety net: a view's batch also locks its checkpoint row
@@ -13,6 +13,7 @@ and checks its position, so two processes briefly believing they lead cannot bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -20,13 +21,13 @@ import uuid
 
 import psycopg
 
-from app.relay.background import cancel_and_wait
+from app.background.settings import WorkerSettings
+from app.background.worker import PollingWorker
+from app.db.locks import TRY_NAMED_LOCK
 
 log = logging.getLogger("sluice.relay")
 
 CONSUMER_LOCK_NAMESPACE = 0x51CF
-TRY_LOCK = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
-UNLOCK = "SELECT pg_advisory_unlock(%s, hashtext(%s))"
 
 
 def process_identity() -> str:
@@ -34,13 +35,16 @@ def process_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
 
 
-class Leadership:
-    def __init__(self, conninfo: str, *, retry_interval: float = 1.0) -> None:
+class Leadership(PollingWorker):
+    name = "leadership"
+
+    def __init__(self, conninfo: str, settings: WorkerSettings) -> None:
+        super().__init__(listener=None, settings=settings)
         self.conninfo = conninfo
-        self.retry_interval = retry_interval
+        self.retry_interval = settings.leader_retry_seconds
         self.identity = process_identity()
         self._flags: dict[str, asyncio.Event] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection | None = None
 
     def want(self, name: str) -> None:
         self._flags.setdefault(name, asyncio.Event())
@@ -55,45 +59,30 @@ class Leadership:
     def led(self) -> list[str]:
         return sorted(name for name, flag in self._flags.items() if flag.is_set())
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sluice-leadership")
-
-    async def stop(self) -> None:
-        """Closing the connection releases every lock at once: a standby takes over now."""
-        await cancel_and_wait(self._task)
-        self._lose_all()
-
-    async def _run(self) -> None:
-        delay = self.retry_interval
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self.conninfo, autocommit=True
-                ) as conn:
-                    delay = self.retry_interval
-                    while True:
-                        await self._try_all(conn)
-                        await asyncio.sleep(self.retry_interval)
-            except (psycopg.Error, OSError) as error:
-                log.warning("leadership connection lost (%s); retrying in %.1fs", error, delay)
-            finally:
-                self._lose_all()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-
-    async def _try_all(self, conn: psycopg.AsyncConnection) -> None:
+    async def step(self) -> float:
         """Try for what we do not lead; a query even when we lead everything, so a dead
         connection is noticed within one interval."""
+        if self._conn is None:
+            self._conn = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         wanted = [name for name, flag in self._flags.items() if not flag.is_set()]
         if not wanted:
-            await conn.execute("SELECT 1")
-            return
+            await self._conn.execute("SELECT 1")
         for name in wanted:
-            row = await (await conn.execute(TRY_LOCK, [CONSUMER_LOCK_NAMESPACE, name])).fetchone()
+            params = [CONSUMER_LOCK_NAMESPACE, name]
+            row = await (await self._conn.execute(TRY_NAMED_LOCK, params)).fetchone()
             if row and row[0]:
                 log.info("this process leads %s", name)
                 self._flags[name].set()
+        return self.retry_interval
 
-    def _lose_all(self) -> None:
+    async def on_outage(self, error: BaseException) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Closing the connection releases every lock at once: a standby takes over now."""
         for flag in self._flags.values():
             flag.clear()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()

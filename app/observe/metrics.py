@@ -27,7 +27,8 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 
 from app.api.problems import ProblemError
-from app.api.readings import Readings
+from app.observe.readings import Readings
+from app.runtime import RuntimeDep
 from app.sdk.service import Service
 
 # Every way a command can end: the runner's two successes, then app.journal.errors' outcomes
@@ -43,7 +44,7 @@ COMMAND_OUTCOMES = (
     "unavailable",
     "error",
 )
-WEBHOOK_OUTCOMES = (  # Answer.outcome(): a fixed set, whatever a receiver answers
+WEBHOOK_OUTCOMES = (  # Attempt.outcome(): a fixed set, whatever a receiver answers
     "success",
     "gone",
     "http_3xx",
@@ -160,7 +161,7 @@ class Metrics:
 
     def webhook_attempt(self, outcome: str) -> None:
         counter = self._attempts.get(outcome)
-        if counter is None:  # a word Answer.outcome() learned later: still a small, fixed set
+        if counter is None:  # a word Attempt.outcome() learned later: still a small, fixed set
             counter = self._attempts[outcome] = self._attempt_counter.labels(outcome)
         counter.inc()
 
@@ -172,17 +173,16 @@ class Metrics:
     response_class=PlainTextResponse,
     responses={200: {"description": "Every metric, as listed in the README's Metrics section."}},
 )
-async def read_metrics(request: Request) -> Response:
+async def read_metrics(request: Request, runtime: RuntimeDep) -> Response:
     """Process-local counters plus readings taken now: pool usage, consumer lag (from the
     shared checkpoints, so every process reports the same), outbox backlog, WebSocket clients.
     OpenMetrics is served instead when the scraper asks for it in Accept."""
-    state = request.app.state
-    metrics: Metrics = state.metrics
+    metrics = runtime.metrics
     await metrics.readings.refresh(
-        pool=state.pool,
-        checkpoints=state.checkpoints,
-        hub=state.hub,
-        subscriptions=len(state.subscriptions),
+        pool=runtime.pool,
+        checkpoints=runtime.checkpoints,
+        hub=runtime.hub,
+        subscriptions=len(runtime.sockets),
     )
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(metrics.registry), media_type=content_type)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.problems import problem_response, problem_responses
+from app.runtime import RuntimeDep
 
 router = APIRouter(tags=["operations"])
 
@@ -18,20 +19,20 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", summary="Readiness: the database answers", responses=problem_responses(503))
-async def readyz(request: Request) -> JSONResponse:
-    if getattr(request.app.state, "draining", False):
+async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    if runtime.draining:
         return problem_response(
             request, 503, "not-ready", "Not ready", "shutting down: use another process"
         )
     try:
         async with asyncio.timeout(2):
-            async with request.app.state.pool.connection() as conn:
+            async with runtime.pool.connection() as conn:
                 await conn.execute("SELECT 1")
     except Exception as error:  # any failure means "not ready", and says why
         return problem_response(
             request, 503, "not-ready", "Not ready", f"database: {type(error).__name__}"
         )
-    sequencer = request.app.state.sequencer.stats
+    sequencer = runtime.sequencer.stats
     return JSONResponse(
         {"status": "ready", "sequencer": "leader" if sequencer.leading else "standby"}
     )

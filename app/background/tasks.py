@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 
@@ -20,3 +21,19 @@ async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
         await asyncio.wait({task}, timeout=1.0)
     if not task.cancelled():
         task.exception()  # retrieved: a worker's crash was logged where it happened
+
+
+async def wait_for(event: asyncio.Event, seconds: float) -> None:
+    """Sleep until ``event`` is set or ``seconds`` pass (then poll anyway).
+
+    asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for can swallow a cancellation
+    that races with its timeout, and the cancelled worker then never stops.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await event.wait()
+
+
+def describe(error: BaseException) -> str:
+    """An error as one line for a status or a log: its class and its message."""
+    return f"{type(error).__name__}: {error}"

@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.api.logs import KEY_NAME
 from app.api.problems import ProblemError, problem_response
 from app.api.refusals import refuse
 from app.db.outages import OUTAGE_ERRORS
@@ -30,6 +31,7 @@ from app.keys.keyring import KeyRing
 from app.keys.material import looks_like_key
 from app.keys.ratelimit import FailureThrottle, RateLimiter
 from app.keys.store import Principal
+from app.runtime import runtime_of
 
 log = logging.getLogger("sluice.auth")
 
@@ -55,7 +57,7 @@ class Authentication:
             await self.app(scope, receive, send)
             return
         key = _presented_key(scope)
-        keyring: KeyRing = scope["app"].state.keyring
+        keyring = runtime_of(scope).keyring
         principal = keyring.cached(key) if key is not None else None  # usually: no await
         if principal is None:
             refusal = await self._authenticate(scope, key, keyring)
@@ -77,6 +79,7 @@ class Authentication:
             await refuse(scope, receive, send, response)
             return
         scope[PRINCIPAL] = principal
+        scope[KEY_NAME] = principal.name
         await self.app(scope, receive, send)
 
     async def _authenticate(

@@ -1,0 +1,244 @@
+"""Building a process's runtime: every component, wired once, in the data's order.
+
+Commands in (journal, runner) → the log (sequencer, reader, hub) → consumers (views,
+actions, the webhook dispatcher) → effects out (timers, webhook deliveries) → keys and
+operations. Workers start in that order, after the listener, so none misses a wake-up, and
+stop in reverse, so nothing runs on a closed pool.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.actions.runner import ActionConsumer
+from app.background.leadership import Leadership
+from app.background.listener import Listener
+from app.db import jsonb
+from app.db.urls import libpq_url
+from app.journal.commands import CommandRunner
+from app.journal.housekeeping import ExpiredCommandPurger
+from app.journal.repository import Journal
+from app.journal.sql import OUTBOX_CHANNEL
+from app.journal.timed import fire_timer
+from app.keys.bootstrap import prepare_keys
+from app.keys.changes import KeyChanges
+from app.keys.keyring import KeyRing
+from app.keys.scopes import EVENTS_READ
+from app.keys.store import KEYS_CHANNEL, KeyStore
+from app.observe.metrics import Metrics
+from app.relay.checkpoints import Checkpoints
+from app.relay.consumer import Consumer, ConsumerWorker
+from app.relay.log import EventLog
+from app.relay.sequencer import Sequencer
+from app.runtime import Runtime, Worker
+from app.sdk.service import Service
+from app.sdk.view import View
+from app.settings import Settings
+from app.stream.hub import LogHub
+from app.stream.key_watch import SocketKeyWatch
+from app.stream.sockets import OpenSockets
+from app.timers.store import TimerStore
+from app.timers.worker import TimerWorker
+from app.views.consistency import CheckpointWatch
+from app.views.projector import ViewProjector
+from app.views.queries import ViewQueries
+from app.views.rebuild import Rebuilds, ViewRebuild
+from app.views.schema import ensure_table
+from app.webhooks.deliveries import Deliveries
+from app.webhooks.dispatcher import WebhookDispatcher
+from app.webhooks.pump import DeliveryPump
+from app.webhooks.subscriptions import Subscriptions
+
+
+async def open_pool(settings: Settings, url: str) -> AsyncConnectionPool:
+    pool = AsyncConnectionPool(
+        libpq_url(url),
+        min_size=settings.database.pool_min_size,
+        max_size=settings.database.pool_max_size,
+        timeout=settings.database.timeout_seconds,
+        kwargs={"autocommit": True},
+        configure=jsonb.configure,
+        open=False,
+        name="sluice",
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+async def build_runtime(
+    settings: Settings, service: Service, service_name: str, url: str
+) -> Runtime:
+    """Everything a process runs, built and wired; nothing started yet."""
+    pool = await open_pool(settings, url)
+    conninfo = libpq_url(url)
+    background = settings.background
+    listener = Listener(conninfo, background)
+    metrics = Metrics(service)
+    keys = KeyStore(pool)
+    await prepare_keys(
+        keys,
+        admin_key=settings.keys.admin_key,
+        first_start_in=_first_start_folder(settings),
+    )
+    keyring = KeyRing(keys)
+    listener.on_payload(KEYS_CHANNEL, keyring.forget_all)
+    journal = Journal(
+        pool,
+        on_appended=lambda: listener.wake_local(OUTBOX_CHANNEL),
+        on_batch=metrics.append_batch.observe,
+    )
+    runner = CommandRunner(service, journal, settings.commands, observer=metrics.command_finished)
+    event_log = EventLog(pool, service, service_name)
+    checkpoints = Checkpoints(pool)
+    runtime = Runtime(
+        settings=settings,
+        service=service,
+        service_name=service_name,
+        pool=pool,
+        listener=listener,
+        leadership=Leadership(conninfo, background),
+        journal=journal,
+        runner=runner,
+        sequencer=Sequencer(
+            conninfo,
+            listener,
+            settings.sequencer,
+            background,
+            on_batch=metrics.sequencer_batch.observe,
+        ),
+        log=event_log,
+        hub=LogHub(
+            event_log, listener, buffer_size=settings.stream.log_buffer_size, settings=background
+        ),
+        sockets=OpenSockets(settings.stream.clients_per_key),
+        checkpoints=checkpoints,
+        view_queries=ViewQueries(pool),
+        checkpoint_watch=CheckpointWatch(
+            pool, checkpoints, listener, poll_interval=background.poll_seconds
+        ),
+        rebuilds=Rebuilds(functools.partial(_rebuild, settings, conninfo, pool, event_log)),
+        webhooks=Subscriptions(pool),
+        deliveries=Deliveries(pool),
+        keys=keys,
+        keyring=keyring,
+        metrics=metrics,
+    )
+    runtime.workers = _workers(runtime)
+    return runtime
+
+
+def _workers(runtime: Runtime) -> list[Worker]:
+    """In the data's order: the listener first (no wake-up missed), the sequencer, the
+    hub, leadership, the consumers, then timers, webhook deliveries, keys, housekeeping."""
+    settings, listener = runtime.settings, runtime.listener
+    background = settings.background
+    consumers = [
+        ConsumerWorker(
+            consumer,
+            checkpoints=runtime.checkpoints,
+            event_log=runtime.log,
+            leadership=runtime.leadership,
+            listener=listener,
+            settings=settings.consumers,
+            worker_settings=background,
+        )
+        for consumer in _consumers(runtime)
+    ]
+    key_changes = KeyChanges(listener, background)
+    key_changes.react(SocketKeyWatch(runtime.keys, runtime.sockets, scope=EVENTS_READ).recheck)
+    key_changes.react(runtime.webhooks.disable_revoked_owners)
+    return [
+        listener,
+        runtime.sequencer,
+        runtime.hub,
+        runtime.leadership,
+        *consumers,
+        runtime.rebuilds,
+        TimerWorker(
+            TimerStore(runtime.pool),
+            functools.partial(fire_timer, runtime.runner),
+            listener,
+            background,
+        ),
+        DeliveryPump(
+            runtime.deliveries,
+            runtime.webhooks,
+            runtime.log,
+            listener,
+            settings.webhooks,
+            background,
+            on_attempt=runtime.metrics.webhook_attempt,
+        ),
+        key_changes,
+        ExpiredCommandPurger(
+            runtime.journal, settings.commands.idempotency_ttl_seconds, background
+        ),
+    ]
+
+
+def _consumers(runtime: Runtime) -> list[Consumer]:
+    service, settings = runtime.service, runtime.settings
+    views: list[Consumer] = [
+        ViewProjector(
+            view,
+            service,
+            pool=runtime.pool,
+            checkpoints=runtime.checkpoints,
+            event_log=runtime.log,
+            cache_size=settings.views.cache_size,
+            on_advanced=runtime.checkpoint_watch.note,
+        )
+        for view in service.view_types.values()
+    ]
+    actions: list[Consumer] = [
+        ActionConsumer(
+            action,
+            service,
+            pool=runtime.pool,
+            runner=runtime.runner,
+            checkpoints=runtime.checkpoints,
+            event_log=runtime.log,
+            timers=TimerStore(runtime.pool),
+        )
+        for action in service.action_types.values()
+    ]
+    return [*views, WebhookDispatcher(runtime.pool, runtime.checkpoints), *actions]
+
+
+def _rebuild(
+    settings: Settings,
+    conninfo: str,
+    pool: AsyncConnectionPool,
+    event_log: EventLog,
+    view: View,
+) -> ViewRebuild:
+    return ViewRebuild(
+        view,
+        conninfo=conninfo,
+        pool=pool,
+        checkpoints=Checkpoints(pool),
+        event_log=event_log,
+        log_types=event_log.service.log_types(view.handlers),
+        batch_size=settings.consumers.batch_size,
+    )
+
+
+def _first_start_folder(settings: Settings) -> Path | None:
+    """Where a brand-new local install keeps its first admin key: only with the embedded
+    database (a server of one's own), never for a shared DATABASE_URL."""
+    database = settings.database
+    return database.data_dir if database.uses_embedded_server() else None
+
+
+async def prepare_storage(runtime: Runtime) -> None:
+    """What must exist before the workers start: each view's table, each consumer's
+    checkpoint row."""
+    async with runtime.pool.connection() as conn:
+        for view in runtime.service.view_types.values():
+            await ensure_table(conn, view)
+    for worker in runtime.workers:
+        if isinstance(worker, ConsumerWorker):
+            await runtime.checkpoints.register(worker.name, worker.consumer.kind)

@@ -1,0 +1,1 @@
+"""Background work on PostgreSQL: the one worker loop, the LISTEN connection, leadership."""

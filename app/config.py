@@ -1,0 +1,23 @@
+"""The shape every package's settings take: a group of fields, each known by its flat name.
+
+Each package declares the knobs it reads, with their defaults, in its own ``settings.py``:
+one place per default, next to the code that uses it. ``app/settings.py`` composes the groups
+into ``Settings`` and reads them from the environment by their flat names, so every variable
+keeps the name it always had (``SLUICE_`` + the field's alias: ``relay_poll_seconds`` is
+``SLUICE_RELAY_POLL_SECONDS``), while a component receives its whole group, typed.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot work together; the CLI prints this and exits 2."""
+
+
+class SettingsGroup(BaseModel):
+    """A package's settings. Each field's alias is its flat name (``Settings(relay_poll_
+    seconds=…)``, ``SLUICE_RELAY_POLL_SECONDS``); the attribute is the name the package uses."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)

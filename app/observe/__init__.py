@@ -1,0 +1,1 @@
+"""Operating a process: liveness and readiness, Prometheus metrics."""
