@@ -27,7 +27,7 @@ from app.console import console_files
 from app.db.runtime import resolve_database_url
 from app.journal.front_door import CommandRoute
 from app.journal.problems import install_command_problems
-from app.journal.routes import add_entity_routes
+from app.journal.routes import add_entity_routes, command_schemas
 from app.keys.auth import Authentication, require
 from app.keys.ratelimit import FailureThrottle, RateLimiter
 from app.keys.routes import router as keys_router
@@ -82,7 +82,7 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
-    install_openapi(app)
+    install_openapi(app, schemas=command_schemas(service))
     install_docs(app, app.title)
     install_problem_handlers(app)
     install_command_problems(app)

@@ -16,7 +16,10 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, schemas: dict[str, Any] | None = None) -> None:
+    """``schemas``: component schemas FastAPI cannot find on its own (models of bodies a
+    route documents but parses itself)."""
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(
@@ -25,6 +28,9 @@ def install_openapi(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for name, schema in (schemas or {}).items():
+                components.setdefault(name, schema)
             _problems_as_problem_json(document)
             _document_the_doors(document)
             _parameters_never_null(document)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -51,9 +52,17 @@ async def test_connecting_while_the_database_is_down_is_refused_503_before_accep
             assert json.loads(answer.body)["type"].endswith("/database-unavailable")
         finally:
             await asyncio.to_thread(own_database.start)
-        # and once it is back, the same request is served
-        async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS):
-            pass
+        # and once it is back (the pool reconnecting in its own time), the same request is
+        # served
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS):
+                    break
+            except InvalidStatus as still:
+                assert still.response.status_code == 503
+                assert time.monotonic() < deadline, "never served after the outage"
+                await asyncio.sleep(0.2)
 
 
 async def test_a_journal_read_during_an_outage_closes_1013_with_the_resume_seq(
