@@ -72,27 +72,24 @@ async def build_runtime(
     settings: Settings, service: Service, service_name: str, url: str
 ) -> Runtime:
     """Everything a process runs, built and wired; nothing started yet."""
-    pool = await open_pool(settings, url)
-    conninfo = libpq_url(url)
-    background = settings.background
-    listener = Listener(conninfo, background)
-    metrics = Metrics(service)
-    keys = KeyStore(pool)
-    await prepare_keys(
-        keys,
-        admin_key=settings.keys.admin_key,
-        first_start_in=_first_start_folder(settings),
-    )
-    keyring = KeyRing(keys)
-    listener.on_payload(KEYS_CHANNEL, keyring.forget_all)
+    pool, conninfo, background = await open_pool(settings, url), libpq_url(url), settings.background
+    listener, metrics = Listener(conninfo, background), Metrics(service)
+    keys, keyring = await _keys(settings, pool, listener)
     journal = Journal(
         pool,
         on_appended=lambda: listener.wake_local(OUTBOX_CHANNEL),
         on_batch=metrics.append_batch.observe,
     )
     runner = CommandRunner(service, journal, settings.commands, observer=metrics.command_finished)
-    event_log = EventLog(pool, service, service_name)
-    checkpoints = Checkpoints(pool)
+    event_log, checkpoints = EventLog(pool, service, service_name), Checkpoints(pool)
+    sequencer = Sequencer(
+        conninfo, listener, settings.sequencer, background, on_batch=metrics.sequencer_batch.observe
+    )
+    hub = LogHub(
+        event_log, listener, buffer_size=settings.stream.log_buffer_size, settings=background
+    )
+    watch = CheckpointWatch(pool, checkpoints, listener, poll_interval=background.poll_seconds)
+    rebuilds = Rebuilds(functools.partial(_rebuild, settings, conninfo, pool, event_log))
     runtime = Runtime(
         settings=settings,
         service=service,
@@ -102,24 +99,14 @@ async def build_runtime(
         leadership=Leadership(conninfo, background),
         journal=journal,
         runner=runner,
-        sequencer=Sequencer(
-            conninfo,
-            listener,
-            settings.sequencer,
-            background,
-            on_batch=metrics.sequencer_batch.observe,
-        ),
+        sequencer=sequencer,
         log=event_log,
-        hub=LogHub(
-            event_log, listener, buffer_size=settings.stream.log_buffer_size, settings=background
-        ),
+        hub=hub,
         sockets=OpenSockets(settings.stream.clients_per_key),
         checkpoints=checkpoints,
         view_queries=ViewQueries(pool),
-        checkpoint_watch=CheckpointWatch(
-            pool, checkpoints, listener, poll_interval=background.poll_seconds
-        ),
-        rebuilds=Rebuilds(functools.partial(_rebuild, settings, conninfo, pool, event_log)),
+        checkpoint_watch=watch,
+        rebuilds=rebuilds,
         webhooks=Subscriptions(pool),
         deliveries=Deliveries(pool),
         keys=keys,
@@ -128,6 +115,18 @@ async def build_runtime(
     )
     runtime.workers = _workers(runtime)
     return runtime
+
+
+async def _keys(
+    settings: Settings, pool: AsyncConnectionPool, listener: Listener
+) -> tuple[KeyStore, KeyRing]:
+    keys = KeyStore(pool)
+    await prepare_keys(
+        keys, admin_key=settings.keys.admin_key, first_start_in=_first_start_folder(settings)
+    )
+    keyring = KeyRing(keys)
+    listener.on_payload(KEYS_CHANNEL, keyring.forget_all)
+    return keys, keyring
 
 
 def _workers(runtime: Runtime) -> list[Worker]:

@@ -88,6 +88,12 @@ def create_app(
     install_command_problems(app)
     quiet_refused_handshakes()
     _add_middleware(app, settings, service if command_fast_path else None)
+    _add_routes(app, service, service_name)
+    return app
+
+
+def _add_routes(app: FastAPI, service: Service, service_name: str) -> None:
+    """Each router with the scope its operations need (``admin`` may do everything)."""
     app.include_router(health_router)
     app.include_router(metrics_router, dependencies=[require(ADMIN)])
     app.include_router(stream_router, dependencies=[require(EVENTS_READ)])
@@ -97,7 +103,6 @@ def create_app(
     add_entity_routes(app.router, service, service_name)
     add_view_routes(app.router, service)
     app.mount("/console", console_files(), name="console")  # public: the page asks for a key
-    return app
 
 
 def _add_middleware(app: FastAPI, settings: Settings, fast_commands: Service | None) -> None:

@@ -118,62 +118,66 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ProblemError)
-    async def on_problem(request: Request, exc: ProblemError) -> JSONResponse | None:
-        response = problem_response(
-            request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extensions
-        )
-        if request.scope["type"] == "websocket":  # refused before accept, as an HTTP answer
-            await refuse(request.scope, request.receive, request.send, response)
-            return None
-        return response
+    app.add_exception_handler(ProblemError, _on_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(psycopg.OperationalError, _on_database_down)
+    app.add_exception_handler(psycopg_pool.PoolTimeout, _on_database_down)
+    app.add_exception_handler(Exception, _on_crash)
 
-    @app.exception_handler(RequestValidationError)
-    async def on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        found = _validation_errors(exc)
-        if any(error["type"] == "json_invalid" for error in found):
-            return problem_response(
-                request, 400, "malformed-json", "Malformed JSON", "the body is not valid JSON"
-            )
+
+async def _on_problem(request: Request, exc: ProblemError) -> JSONResponse | None:
+    response = problem_response(
+        request, exc.status, exc.slug, exc.title, exc.detail, exc.headers, **exc.extensions
+    )
+    if request.scope["type"] == "websocket":  # refused before accept, as an HTTP answer
+        await refuse(request.scope, request.receive, request.send, response)
+        return None
+    return response
+
+
+async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    found = _validation_errors(exc)
+    if any(error["type"] == "json_invalid" for error in found):
         return problem_response(
-            request,
-            422,
-            "invalid-request",
-            "Invalid request",
-            "; ".join(f"{e['pointer']}: {e['message']}" for e in found)[:500],
-            errors=found,
+            request, 400, "malformed-json", "Malformed JSON", "the body is not valid JSON"
         )
+    return problem_response(
+        request,
+        422,
+        "invalid-request",
+        "Invalid request",
+        "; ".join(f"{e['pointer']}: {e['message']}" for e in found)[:500],
+        errors=found,
+    )
 
-    @app.exception_handler(StarletteHTTPException)
-    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = _TITLES.get(exc.status_code, "Error")
-        detail = (
-            exc.detail
-            if isinstance(exc.detail, str) and exc.detail.lower() != title.lower()
-            else None
-        )
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:
-            headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
-        return problem_response(request, exc.status_code, "", title, detail, headers)
 
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(psycopg_pool.PoolTimeout)
-    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", exc)
-        return problem_response(
-            request,
-            503,
-            "database-unavailable",
-            "Database unavailable",
-            "the database cannot be reached; nothing was changed, retry shortly",
-            {"Retry-After": "2"},
-        )
+async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    title = _TITLES.get(exc.status_code, "Error")
+    detail = (
+        exc.detail if isinstance(exc.detail, str) and exc.detail.lower() != title.lower() else None
+    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request) or headers.get("Allow", "")
+    return problem_response(request, exc.status_code, "", title, detail, headers)
 
-    @app.exception_handler(Exception)
-    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(request, 500, "internal-error", "Internal error")
+
+async def _on_database_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return problem_response(
+        request,
+        503,
+        "database-unavailable",
+        "Database unavailable",
+        "the database cannot be reached; nothing was changed, retry shortly",
+        {"Retry-After": "2"},
+    )
+
+
+async def _on_crash(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(request, 500, "internal-error", "Internal error")
 
 
 def _allowed_methods(request: Request) -> str:

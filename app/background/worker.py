@@ -46,6 +46,7 @@ class PollingWorker:
         self.poll_interval = settings.poll_seconds
         self.backoff_max = settings.outage_backoff_max_seconds
         self.outages = 0  # steps that met an outage, for tests and status
+        self.steps = 0  # steps done: a test waits on this rather than on the clock
         self._waker = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -81,6 +82,7 @@ class PollingWorker:
                 self._waker.clear()  # before the step: a notification during it is kept
                 try:
                     wait = await self.step()
+                    self.steps += 1
                     backoff = FIRST_BACKOFF_SECONDS
                 except OUTAGE_ERRORS as error:
                     wait, backoff = backoff, min(backoff * 2, self.backoff_max)

@@ -67,16 +67,9 @@ class Authentication:
             principal = refusal
         wait = self.limiter.retry_after(principal.key_id, principal.rate_limit_per_second)
         if wait > 0:
-            response = problem_response(
-                None,
-                429,
-                "rate-limited",
-                "Too many requests",
-                f"this key's rate limit is reached; retry in {wait:.2f} s",
-                {"Retry-After": _seconds(wait)},
-                instance=scope["path"],
-            )
-            await refuse(scope, receive, send, response)
+            detail = f"this key's rate limit is reached; retry in {wait:.2f} s"
+            too_many = _too_many(scope, "rate-limited", "Too many requests", detail, wait)
+            await refuse(scope, receive, send, too_many)
             return
         scope[PRINCIPAL] = principal
         scope[KEY_NAME] = principal.name
@@ -95,15 +88,9 @@ class Authentication:
         address = _client_address(scope)
         wait = 0.0 if keyring.vouched(key) else self.failures.retry_after(address)
         if wait > 0:
-            return problem_response(
-                None,
-                429,
-                "too-many-failed-authentications",
-                "Too many failed authentications",
-                f"too many unknown or revoked keys from this address; retry in {wait:.1f} s",
-                {"Retry-After": _seconds(wait)},
-                instance=scope["path"],
-            )
+            detail = f"too many unknown or revoked keys from this address; retry in {wait:.1f} s"
+            title = "Too many failed authentications"
+            return _too_many(scope, "too-many-failed-authentications", title, detail, wait)
         try:
             principal = await keyring.resolve(key)
         except OUTAGE_ERRORS as error:
@@ -133,6 +120,11 @@ def _unauthenticated(scope: Scope, detail: str) -> Response:
         {"WWW-Authenticate": 'Bearer realm="sluice"'},
         instance=scope["path"],
     )
+
+
+def _too_many(scope: Scope, slug: str, title: str, detail: str, wait: float) -> Response:
+    headers = {"Retry-After": _seconds(wait)}
+    return problem_response(None, 429, slug, title, detail, headers, instance=scope["path"])
 
 
 def _client_address(scope: Scope) -> str:

@@ -35,6 +35,7 @@ class SequencerStats:
     sequenced: int = 0
     head: int = 0
     leading: bool = False
+    lock_tries: int = 0  # attempts to take the lead (a standby keeps trying)
 
 
 class Sequencer(PollingWorker):
@@ -76,6 +77,7 @@ class Sequencer(PollingWorker):
     async def _wait_for_leadership(self, conn: AsyncConnection) -> None:
         while True:
             row = await (await conn.execute(TRY_LOCK, [sql.SEQUENCER_LOCK])).fetchone()
+            self.stats.lock_tries += 1
             if row and row[0]:
                 self.stats.leading = True
                 log.info("sequencer: this process leads")

@@ -13,7 +13,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from app.webhooks.http1 import Endpoint, Http1Pool, ProtocolError, RequestError
 from app.webhooks.signing import signature_header
-from app.webhooks.urlguard import ForbiddenURL, resolve
+from app.webhooks.urlguard import CheckedURL, ForbiddenURL, resolve
 
 KEEP_BODY_BYTES = 1024
 USER_AGENT = "Sluice-Webhooks/1.0"
@@ -60,43 +60,28 @@ async def send(
     allow_private: bool,
     trace: dict[str, str] | None = None,
 ) -> Attempt:
+    """One attempt, whatever happens to it: an answer, or a failure named in ``FAILURES``."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(within):
             checked = await resolve(url, allow_private=allow_private)
             parts = urlsplit(url)
-            timestamp = int(time.time())
-            headers = {
-                "host": _host_header(parts),
-                "user-agent": USER_AGENT,
-                "content-type": "application/json",
-                "webhook-id": message_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": signature_header(secrets, message_id, timestamp, body),
-                **(trace or {}),
-            }
-            https = parts.scheme == "https"
-            target = Endpoint(
-                checked.address,
-                parts.port or (443 if https else 80),
-                checked.host if https else None,
-            )
+            headers = _headers(parts, message_id, body, secrets, trace)
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            answer = await client.post(target, path, headers, body, KEEP_BODY_BYTES)
+            answer = await client.post(
+                _endpoint(checked, parts), path, headers, body, KEEP_BODY_BYTES
+            )
     except TimeoutError:
-        return Attempt(None, _ms(started), None, f"timed out after {within:g}s", failure="timeout")
+        return _failed(started, f"timed out after {within:g}s", "timeout")
     except ForbiddenURL as refused:
-        return Attempt(None, _ms(started), None, f"refused: {refused}", failure="refused")
+        return _failed(started, f"refused: {refused}", "refused")
     except (RequestError, UnicodeError) as error:  # a URL or header HTTP/1.1 cannot carry
-        error_text = f"refused: the request cannot be sent: {error}"[:1000]
-        return Attempt(None, _ms(started), None, error_text, failure="refused")
+        return _failed(started, f"refused: the request cannot be sent: {error}", "refused")
     except ProtocolError as error:
-        error_text = f"the answer is not HTTP/1.1: {error}"[:1000]
-        return Attempt(None, _ms(started), None, error_text, failure="protocol_error")
+        return _failed(started, f"the answer is not HTTP/1.1: {error}", "protocol_error")
     except (OSError, EOFError) as error:  # refused, reset, closed mid-answer, TLS
         reason = str(error) or "the connection was closed or reset"
-        error_text = f"{type(error).__name__}: {reason}"[:1000]
-        return Attempt(None, _ms(started), None, error_text, failure="connection_error")
+        return _failed(started, f"{type(error).__name__}: {reason}", "connection_error")
     return Attempt(
         answer.status,
         _ms(started),
@@ -104,6 +89,38 @@ async def send(
         None,
         answer.header(b"retry-after") if answer.status >= 300 else None,
     )
+
+
+def _headers(
+    parts: SplitResult,
+    message_id: str,
+    body: bytes,
+    secrets: list[str],
+    trace: dict[str, str] | None,
+) -> dict[str, str]:
+    """The request's headers, signed (Standard Webhooks) at the moment of sending."""
+    timestamp = int(time.time())
+    return {
+        "host": _host_header(parts),
+        "user-agent": USER_AGENT,
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets, message_id, timestamp, body),
+        **(trace or {}),
+    }
+
+
+def _endpoint(checked: CheckedURL, parts: SplitResult) -> Endpoint:
+    """Where to connect: the address the URL guard checked; TLS verified against the host."""
+    https = parts.scheme == "https"
+    return Endpoint(
+        checked.address, parts.port or (443 if https else 80), checked.host if https else None
+    )
+
+
+def _failed(started: float, error: str, failure: str) -> Attempt:
+    return Attempt(None, _ms(started), None, error[:1000], failure=failure)
 
 
 def _host_header(parts: SplitResult) -> str:

@@ -15,6 +15,7 @@ from app.settings import Settings
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 from tests.support.own_database import OwnDatabase
 from tests.support.servers import uvicorn_in_thread
+from tests.support.waiting import eventually
 from tests.support.ward import ADMIT
 
 pytestmark = pytest.mark.timeout(180)
@@ -30,9 +31,14 @@ async def test_an_outage_under_load_answers_503_loses_nothing_and_recovers_by_it
         relay_poll_seconds=0.2,
         leader_retry_seconds=0.5,
         consumer_backoff_max_seconds=1,
+        outage_backoff_max_seconds=1,
     )
     app = create_app(settings, database_url=own_database.url)
     answers: list[tuple[str, int, float]] = []  # (entity id, status, seconds taken)
+
+    def ok_count() -> int:
+        return sum(status == 200 for _, status, _ in answers)
+
     stop_load = asyncio.Event()
 
     async def load(http: httpx.AsyncClient, writer: int) -> None:
@@ -54,10 +60,13 @@ async def test_an_outage_under_load_answers_503_loses_nothing_and_recovers_by_it
     with uvicorn_in_thread(app) as base:
         async with httpx.AsyncClient(base_url=base, headers=AUTH_HEADERS, timeout=30) as http:
             writers = [asyncio.create_task(load(http, w)) for w in range(4)]
-            await asyncio.sleep(1.5)
+            await eventually(lambda: ok_count() >= 40, 30, "commands acknowledged before")
             acknowledged_before = {e for e, status, _ in answers if status == 200}
             await asyncio.to_thread(own_database.stop)
-            await asyncio.sleep(3)
+            seen = len(answers)
+            await eventually(  # the outage seen by the clients, a while
+                lambda: sum(status == 503 for _, status, _ in answers[seen:]) >= 8, 30, "503s"
+            )
             down = await http.get("/readyz")
             assert down.status_code == 503, down.text
             await asyncio.to_thread(own_database.start)
@@ -71,7 +80,8 @@ async def test_an_outage_under_load_answers_503_loses_nothing_and_recovers_by_it
                     recovered_after = time.monotonic() - back
                     break
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(1)
+            recovered_with = ok_count()
+            await eventually(lambda: ok_count() >= recovered_with + 40, 30, "commands after")
             stop_load.set()
             await asyncio.gather(*writers)
 

@@ -17,6 +17,7 @@ from app.views.rebuild import REBUILD_LOCK_NAMESPACE
 from tests.support.auth import AUTH_HEADERS
 from tests.support.backlog import expected_scores, ward_backlog
 from tests.support.servers import SluiceProcess, uvicorn_in_thread
+from tests.support.waiting import eventually
 
 PATIENTS, READINGS = 100, 300  # 30,100 events
 
@@ -136,11 +137,12 @@ async def test_a_rebuild_under_load_never_fails_a_query_and_rebuilds_the_same_ro
 
             load = [asyncio.create_task(query()) for _ in range(4)]
             load.append(asyncio.create_task(write()))
-            await asyncio.sleep(0.3)
+            await eventually(lambda: len(answers) >= 8, 30, "queries under way")
             started = await http.post("/views/ward-board/rebuild")
             assert started.status_code == 202, started.text
             await wait_async(lambda: rebuild_done(http), "the rebuild")
-            await asyncio.sleep(0.3)
+            after_rebuild = len(answers)
+            await eventually(lambda: len(answers) >= after_rebuild + 8, 30, "queries after it")
             stop.set()
             await asyncio.gather(*load)
             assert len(answers) > 20 and set(answers) == {200}

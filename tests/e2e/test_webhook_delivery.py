@@ -36,8 +36,10 @@ from tests.support.webhooks import (
     Reply,
     WebhookReceiver,
     admit,
+    all_sent,
     assert_in_order_per_entity,
     deliveries,
+    delivery_pump,
     entities_in_flight_together,
     eventually,
     log_event_ids,
@@ -89,7 +91,7 @@ async def test_a_receiver_failing_three_ways_gets_the_event_once_on_the_fourth_a
         event_id = await admit(client, "p1")
         await record_vitals(client, "p1")  # not subscribed to: never sent
         delivery = await finished_delivery(client, created["id"])
-        await asyncio.sleep(0.5)  # nothing more may come
+        await all_sent(client)  # nothing more is on its way
 
         assert delivery["status"] == "succeeded", delivery
         assert (delivery["attempts"], delivery["event_id"]) == (4, event_id)
@@ -130,7 +132,7 @@ async def test_410_gone_disables_the_subscription(client: httpx.AsyncClient) -> 
         assert hook["failed"] == 1
 
         await admit(client, "p2")  # a disabled subscription gets nothing
-        await asyncio.sleep(1)
+        await all_sent(client)  # the dispatcher has read p2's event and made no delivery
         assert len(receiver.requests) == 1
         assert len(await deliveries(client, created["id"])) == 1
 
@@ -157,7 +159,8 @@ async def test_410_gone_disables_the_subscription_even_beside_successes(
             for patient in ("p1", "p2", "p3", "p4", "gone", "p5"):
                 await admit(client, patient)
             await eventually(lambda: len(receiver.spans) == 6, 10, "six answers")
-            await asyncio.sleep(0.3)
+            pump = delivery_pump(client)
+            await eventually(lambda: len(pump._recording) == 6, 10, "six results waiting")
         await eventually(
             lambda: _all_finished(client, created["id"], 6), 10, "the deliveries to be recorded"
         )
@@ -350,7 +353,9 @@ async def test_the_pump_idles_while_every_due_delivery_is_held_back(
         for pulse in range(60, 70):
             await record_vitals(client, "p1", pulse=pulse)
         await eventually(lambda: len(receiver.requests) >= (1 if ordered else 2), 10, "a request")
-        await asyncio.sleep(0.5)
+        pump = delivery_pump(client)
+        steps = pump.steps
+        await eventually(lambda: pump.steps >= steps + 2, 10, "the pump to settle, held back")
         pump_deliveries = app.state.runtime.deliveries
         calls = Counter[str]()
         for name in ("claim", "seconds_to_next"):

@@ -15,6 +15,7 @@ from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import bulk_append, sequenced
 from tests.support.servers import uvicorn_in_thread
 from tests.support.sockets import small_buffer_socket, ws_url
+from tests.support.waiting import eventually
 
 
 async def receive_seqs(
@@ -50,7 +51,7 @@ async def test_without_after_the_stream_starts_live(settings: Settings, database
         await bulk_append(database_url, entities=5, per_entity=2)
         await sequenced(database_url, 10)
         async with websockets.connect(ws_url(base), additional_headers=AUTH_HEADERS) as ws:
-            await asyncio.sleep(0.3)
+            # accepted once its cursor was set at the head: what comes now is live
             await bulk_append(database_url, entities=3, per_entity=1, prefix="new")
             seqs = await receive_seqs(ws, 3, seconds=10)
     assert seqs == [11, 12, 13]
@@ -91,7 +92,9 @@ async def test_a_slow_client_is_closed_with_its_resume_seq(
             sock=small_buffer_socket(base),
             additional_headers=AUTH_HEADERS,
         )
-        await asyncio.sleep(4)  # reads nothing: the server's queue fills and stays full
+        # reads nothing: the server's queue fills, stays full, and the server gives up
+        hub = app.state.runtime.hub
+        await eventually(lambda: hub.slow_closed >= 1, 30, "the slow client to be closed")
         received: list[int] = []
         with pytest.raises(ConnectionClosed) as closed:
             while True:

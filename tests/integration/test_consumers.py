@@ -15,6 +15,7 @@ from app.settings import Settings
 from tests.support import ledger
 from tests.support.auth import ADMIN_KEY
 from tests.support.consumers import caught_up, consumer_workers, status, wait_for_status
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -139,9 +140,11 @@ async def test_a_paused_consumer_keeps_its_checkpoint_until_resumed(
     await caught_up(client, "balances")
     paused = await client.post("/consumers/balances/pause")
     assert paused.json()["state"] == "paused"
+    (worker,) = [w for w in consumer_workers(client._transport.app) if w.name == "balances"]  # type: ignore[attr-defined]
+    steps = worker.steps
     await deposit(client, "a1", 10)
     await caught_up(client, "deposits")
-    await asyncio.sleep(0.5)
+    await eventually(lambda: worker.steps >= steps + 3, 10, "balances to look, paused, thrice")
     held = await status(client, "balances")
     assert held["state"] == "paused"
     assert held["lag_events"] >= 1
@@ -205,18 +208,22 @@ async def test_one_process_leads_each_consumer(
     async with second.router.lifespan_context(second):
         await open_account(client, "a1")
         await caught_up(client, "balances")
-        await asyncio.sleep(1.5)  # several leadership rounds
-        led = [
-            sorted(app.state.runtime.leadership.led())
-            for app in (client._transport.app, second)  # type: ignore[attr-defined]
-        ]
-        assert sorted(led[0] + led[1]) == [
-            "balances",
-            "deposits",
-            "fees",
-            "webhook-dispatcher",
-            "welcome",
-        ]
+        apps = (client._transport.app, second)  # type: ignore[attr-defined]
+
+        def led() -> list[str]:
+            return sorted(name for app in apps for name in app.state.runtime.leadership.led())
+
+        everything = ["balances", "deposits", "fees", "webhook-dispatcher", "welcome"]
+        await eventually(lambda: led() == everything, 10, "every consumer led")
+        rounds = [app.state.runtime.leadership.steps for app in apps]
+        await eventually(  # another round of trying for what it does not lead: refused
+            lambda: all(
+                app.state.runtime.leadership.steps > n for app, n in zip(apps, rounds, strict=True)
+            ),
+            10,
+            "another leadership round",
+        )
+        assert led() == everything
         assert await balance(client, "a1") == ledger.BONUS
 
 

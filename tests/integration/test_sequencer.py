@@ -22,6 +22,7 @@ from app.services.ward.patient import Admit, RecordVitals
 from tests.support.relay import assert_log_is_gapless, bulk_append, sequenced
 from tests.support.runners import runner_on
 from tests.support.ward import ADMIT, NORMAL_VITALS
+from tests.support.webhooks import eventually
 
 
 def hold_an_append(conn: psycopg.Connection, entity_id: str) -> None:
@@ -110,10 +111,10 @@ async def test_one_leader_and_a_quick_takeover(database_url: str) -> None:
     second = Sequencer(database_url, listener, SequencerSettings(), quick)
     listener.start()
     first.start()
-    await asyncio.sleep(0.5)
-    second.start()
     try:
-        await asyncio.sleep(0.8)
+        await eventually(lambda: first.stats.leading, 5, "the first to lead")
+        second.start()
+        await eventually(lambda: second.stats.lock_tries >= 3, 5, "the second to try, thrice")
         assert (first.stats.leading, second.stats.leading) == (True, False)
         await first.stop()
         started = time.monotonic()
@@ -123,6 +124,7 @@ async def test_one_leader_and_a_quick_takeover(database_url: str) -> None:
         await bulk_append(database_url, entities=3, per_entity=5)
         await sequenced(database_url, 15)
     finally:
+        await first.stop()
         await second.stop()
         await listener.stop()
 

@@ -22,6 +22,7 @@ from app.timers.worker import TimerWorker
 from tests.support import ledger
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 from tests.support.runners import runner_on
+from tests.support.waiting import eventually
 
 
 @pytest.fixture
@@ -57,6 +58,16 @@ def pending_timers(db: psycopg.Connection) -> list[tuple]:
     return db.execute("SELECT owner, key, command, body FROM timers").fetchall()
 
 
+def timer_worker(client: httpx.AsyncClient) -> TimerWorker:
+    runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+    (worker,) = [w for w in runtime.workers if isinstance(w, TimerWorker)]
+    return worker
+
+
+def is_due(db: psycopg.Connection) -> bool:
+    return bool(db.execute("SELECT bool_and(due_at <= now()) FROM timers").fetchone()[0])
+
+
 async def test_a_timer_fires_its_command_when_due(
     client: httpx.AsyncClient, db: psycopg.Connection
 ) -> None:
@@ -74,9 +85,13 @@ async def test_a_cancelled_timer_never_fires(
     client: httpx.AsyncClient, db: psycopg.Connection
 ) -> None:
     await post(client, "remind", {"amount": 3, "seconds": 0.5})
+    due = time.monotonic() + 0.5
     await post(client, "forget-reminder")
     assert pending_timers(db) == [], "cancelled in the same transaction as its event"
-    await asyncio.sleep(1.5)
+    worker = timer_worker(client)
+    await eventually(lambda: time.monotonic() > due, 5, "its time to pass")
+    steps = worker.steps
+    await eventually(lambda: worker.steps > steps + 1, 5, "the timer worker to look, twice")
     assert await saved_events(client) == []
 
 
@@ -87,7 +102,7 @@ async def test_scheduling_a_key_again_moves_the_timer(
     await post(client, "remind", {"amount": 4, "seconds": 0.3})
     assert [row[3] for row in pending_timers(db)] == [{"amount": 4}]
     assert await wait_for_saved(client, 1) == [4]
-    await asyncio.sleep(0.5)
+    assert pending_timers(db) == [], "the first one is gone: nothing left to fire"
     assert await saved_events(client) == [4]
 
 
@@ -103,7 +118,7 @@ async def test_a_timer_survives_a_restart(
             await post(http, "remind", {"amount": 9, "seconds": 3.0})
     # (3 s: room for a slow shutdown on a loaded machine before the timer falls due)
     assert len(pending_timers(db)) == 1, "it fired while the first process ran"
-    await asyncio.sleep(3.5)  # due while no process runs
+    await eventually(lambda: is_due(db), 10, "the timer to fall due while no process runs")
     assert len(pending_timers(db)) == 1
     second = create_app(settings, service=ledger.service, database_url=database_url)
     async with second.router.lifespan_context(second):

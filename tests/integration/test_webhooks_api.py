@@ -14,6 +14,7 @@ from app.settings import Settings
 from tests.support.webhooks import (
     WebhookReceiver,
     admit,
+    all_sent,
     deliveries,
     eventually,
     log_events,
@@ -217,7 +218,7 @@ async def test_event_type_filters_choose_what_each_subscription_receives(
             15,
             "every subscription's events",
         )
-        await asyncio.sleep(0.5)  # anything unwanted would have come by now
+        await all_sent(client)  # nothing else is on its way
         assert await log_events(client) == events, "the log grew while the test looked"
         for name, ids in expected.items():
             assert received(name) == ids, name
@@ -233,7 +234,7 @@ async def test_a_new_subscription_receives_only_later_events(client: httpx.Async
         assert created["after_seq"] == old_seq
         later = await admit(client, "after")
         await eventually(lambda: receiver.delivered(), 10, "the later event")
-        await asyncio.sleep(0.5)
+        await all_sent(client)  # nothing else is on its way
         assert [r.headers["webhook-id"] for r in receiver.requests] == [later]
         assert receiver.requests[0].json()["subject"] == "after"
         assert [d["event_id"] for d in await deliveries(client, created["id"])] == [later]

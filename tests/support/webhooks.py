@@ -5,11 +5,9 @@ finished writing."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,12 +17,14 @@ import psycopg
 import standardwebhooks
 
 from app.settings import Settings
+from app.webhooks.pump import DeliveryPump
 from tests.support.auth import ADMIN_KEY
 from tests.support.receiver import (
     Behaviour,
     Received,
     Receiver,
 )
+from tests.support.waiting import eventually
 from tests.support.ward import ADMIT, vitals
 
 T = TypeVar("T")
@@ -184,25 +184,6 @@ def log_event_ids(database_url: str, event_type: str | None = None) -> set[str]:
 
 
 # -- waiting and checking -----------------------------------------------------------------------
-async def eventually(
-    condition: Callable[[], Awaitable[T | None] | T | None],
-    seconds: float,
-    what: str,
-    interval: float = 0.02,
-) -> T:
-    """Poll ``condition`` (sync or async) until it returns something truthy; return that."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds:g}s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
 def verify(secret: str, request: Received) -> Any:
     """The body, if the request's Standard Webhooks signature verifies with ``secret``."""
     return standardwebhooks.Webhook(secret).verify(request.body, request.headers)
@@ -251,3 +232,25 @@ def entities_in_flight_together(receiver: WebhookReceiver, path: str) -> int:
         active[subject] += step
         most = max(most, sum(1 for count in active.values() if count > 0))
     return most
+
+
+async def all_sent(http: httpx.AsyncClient, seconds: float = 15) -> None:
+    """Wait until every delivery that will ever exist for the log as it is has ended: the
+    dispatcher has read the whole log (deliveries are made there, and only there) and no
+    delivery is pending. Then nothing more is on its way to any receiver."""
+    from tests.support.consumers import caught_up
+
+    await caught_up(http, "webhook-dispatcher", seconds)
+
+    async def nothing_pending() -> bool:
+        hooks = (await http.get("/webhooks")).json()
+        return all(hook["pending"] == 0 for hook in hooks)
+
+    await eventually(nothing_pending, seconds, "every delivery to end")
+
+
+def delivery_pump(http: httpx.AsyncClient) -> DeliveryPump:
+    """The webhook pump of the app behind an in-process client (to watch it from a test)."""
+    runtime = http._transport.app.state.runtime  # type: ignore[attr-defined]
+    (pump,) = [worker for worker in runtime.workers if isinstance(worker, DeliveryPump)]
+    return pump
