@@ -82,6 +82,7 @@ class ConsumerWorker(PollingWorker):
         self._led = False  # this process has taken up the lead (recorded, memory reset)
         self.caught_up_at = float("-inf")  # when a batch last reached the head
         self.batches = 0  # ranges taken from the log
+        self.held_back = 0  # batches that waited for the pace while events were waiting
         leadership.want(self.name)
 
     async def step(self) -> float | None:
@@ -108,8 +109,10 @@ class ConsumerWorker(PollingWorker):
         self.listener.forget(self._control)  # type: ignore[union-attr]
 
     async def _batch(self) -> float | None:
-        await self._pace()
+        paced = await self._pace()
         position, paused, head = await self.checkpoints.progress(self.name)
+        if paced and head > position:
+            self.held_back += 1
         if paused:
             await self._drop_prefetch()
             return None
@@ -151,7 +154,7 @@ class ConsumerWorker(PollingWorker):
             if rows:  # a range with nothing for this consumer is not a step worth a line
                 _log_batch(self.name, position, upto, len(rows), started)
 
-    async def _pace(self) -> None:
+    async def _pace(self) -> bool:
         """Under a steady stream of events, start at most one batch per ``min_interval``.
 
         Each batch costs several round trips whatever its size, on the event loop that also
@@ -164,6 +167,7 @@ class ConsumerWorker(PollingWorker):
         wait = self.caught_up_at + self.settings.min_interval_seconds - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        return wait > 0
 
     async def _drop_prefetch(self) -> None:
         prefetched, self._prefetched = self._prefetched, None
