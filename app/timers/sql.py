@@ -46,6 +46,10 @@ RETURNING timer_id, owner, key, entity_type, entity_id, command, body, metadata,
 
 DONE = "DELETE FROM timers WHERE timer_id = %(timer_id)s"
 
+# Leases a worker took and could not finish (the database went away mid-batch): handed back,
+# so the timers fire as soon as it returns rather than when the lease runs out.
+RELEASE = "UPDATE timers SET locked_until = NULL WHERE timer_id = ANY(%(timer_ids)s)"
+
 RETRY_LATER = """
 UPDATE timers SET last_error = %(error)s,
                   locked_until = now() + make_interval(secs => %(delay)s)

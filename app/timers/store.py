@@ -9,7 +9,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from app.timers.sql import CANCEL, CLAIM, DONE, NEXT_DUE, RETRY_LATER, SCHEDULE
+from app.timers.sql import CANCEL, CLAIM, DONE, NEXT_DUE, RELEASE, RETRY_LATER, SCHEDULE
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class TimerStore:
     async def done(self, timer_id: uuid.UUID) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(DONE, {"timer_id": timer_id})
+
+    async def release(self, timer_ids: list[uuid.UUID]) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(RELEASE, {"timer_ids": timer_ids})
 
     async def retry_later(self, timer_id: uuid.UUID, error: str, delay: float) -> None:
         params = {"timer_id": timer_id, "error": error[:4000], "delay": delay}

@@ -2,7 +2,9 @@
 
 Every process runs one; they share the due timers through SKIP LOCKED leases (see sql.py).
 It sleeps until the next timer is due — or a new one is scheduled (NOTIFY), or the poll
-interval passes — so a timer fires within about one poll interval of its time.
+interval passes — so a timer fires within about one poll interval of its time. A worker
+that dies mid-batch leaves its leases to expire (``LEASE_SECONDS``); one that lost the database
+mid-batch hands them back as soon as it returns, so an outage delays no timer past its end.
 
 Firing is the command path's business (the timer's command, with the idempotency key
 ``timer:{timer_id}``): the worker is handed that as ``fire`` and only keeps the books — a
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 
 from app.background.listener import Listener
@@ -44,10 +47,18 @@ class TimerWorker(PollingWorker):
         super().__init__(listener=listener, settings=settings)
         self.store = store
         self._fire = fire
+        self._held: set[uuid.UUID] = set()  # claimed, not yet done or put off
 
     async def step(self) -> float | None:
+        if self._held:  # an outage interrupted the last batch: its leases go back first
+            await self.store.release(sorted(self._held))
+            self._held.clear()
         due = await self.store.claim(BATCH, LEASE_SECONDS)
-        await asyncio.gather(*(self.fire(timer) for timer in due))
+        self._held = {timer.timer_id for timer in due}
+        fired = await asyncio.gather(*(self.fire(timer) for timer in due), return_exceptions=True)
+        failure = next((result for result in fired if isinstance(result, BaseException)), None)
+        if failure is not None:
+            raise failure  # every fire has ended: none runs on behind the loop's back
         if len(due) == BATCH:
             return 0
         wait = await self.store.seconds_to_next()
@@ -68,8 +79,10 @@ class TimerWorker(PollingWorker):
                 describe(error),
             )
             await self.store.retry_later(timer.timer_id, describe(error), delay)
+            self._held.discard(timer.timer_id)
             return
         await self.store.done(timer.timer_id)
+        self._held.discard(timer.timer_id)
         steps.info(
             "timer %s/%s fired %s",
             timer.owner,

@@ -17,7 +17,7 @@ from app.journal.timed import fire_timer
 from app.main import create_app
 from app.sdk.service import Service
 from app.settings import Settings
-from app.timers.store import TimerStore
+from app.timers.store import DueTimer, TimerStore
 from app.timers.worker import TimerWorker
 from tests.support import ledger
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
@@ -157,3 +157,40 @@ async def test_a_timer_fired_twice_acts_once(database_url: str, db: psycopg.Conn
     saved = db.execute("SELECT count(*) FROM events WHERE type = 'Saved'").fetchone()
     assert saved == (1,)
     assert pending_timers(db) == []
+
+
+async def test_a_batch_cut_by_an_outage_fires_when_the_database_returns(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    """The database goes away while a claimed timer's command runs: the lease (a minute) must
+    not hold the timer back once the database is there again."""
+    async with runner_on(database_url, ledger.service) as runner:
+        from app.journal.commands import CommandRequest
+
+        body = ledger.Remind(amount=7, seconds=0.01)
+        await runner.run(CommandRequest("piggy", "p1", "remind", body))
+        await eventually(lambda: is_due(db), 5, "the timer due")
+        attempts: list[float] = []
+
+        async def fire_after_an_outage(timer: DueTimer) -> None:
+            attempts.append(time.monotonic())
+            if len(attempts) == 1:
+                raise psycopg.OperationalError("the server closed the connection")
+            await fire_timer(runner, timer)
+
+        listener = Listener(database_url, WorkerSettings())
+        settings = WorkerSettings(poll_seconds=0.1)
+        worker = TimerWorker(
+            TimerStore(runner.journal.pool), fire_after_an_outage, listener, settings
+        )
+        listener.start()
+        worker.start()
+        try:
+            await eventually(lambda: pending_timers(db) == [], 10, "the timer fired after all")
+        finally:
+            await worker.stop()
+            await listener.stop()
+    assert len(attempts) == 2 and worker.outages == 1
+    assert attempts[1] - attempts[0] < 5  # the outage's backoff, not the lease's minute
+    saved = db.execute("SELECT count(*) FROM events WHERE type = 'Saved'").fetchone()
+    assert saved == (1,)
