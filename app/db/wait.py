@@ -49,6 +49,8 @@ def wait_for_database(url: str, *, within: float) -> None:
                 if attempt > 1:
                     log.info("database reachable after %d attempts", attempt)
                 return
+        except (psycopg.ProgrammingError, ValueError) as error:  # libpq cannot read the URL
+            raise ConfigurationError(f"DATABASE_URL cannot be used: {_first_line(error)}") from None
         except psycopg.OperationalError as error:
             reason = _first_line(error)
             if not _unreachable(reason):

@@ -64,6 +64,7 @@ class CommandRequest:
     idempotency_key: str | None = None
     idempotency_scope: str = ""
     expected_version: int | None = None
+    must_exist: bool = False  # If-Match: * (RFC 9110: any current representation)
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,6 +77,13 @@ class CommandOutcome:
 # Told of every command run: entity type, command, outcome ("accepted", "replayed", or a failure's
 # name from app.journal.errors) and the seconds it took, lock wait included.
 CommandObserver = Callable[[str, str, str, float], None]
+
+
+def _precondition_holds(request: CommandRequest, version: int) -> bool:
+    """If-Match: the version it names, or (``*``) any version at all."""
+    if request.expected_version is not None:
+        return version == request.expected_version
+    return version > 0 or not request.must_exist
 
 
 def request_hash(request: CommandRequest) -> str:
@@ -191,11 +199,12 @@ class CommandRunner:
         """Decide and append once; None means "lost a race, try again on fresh state"."""
         key = (request.entity_type, request.entity_id)
         state, version, fresh = await self._current(entity, request.entity_id, conn)
-        if request.expected_version is not None and version != request.expected_version:
+        if not _precondition_holds(request, version):
             if not fresh:
                 state, version, fresh = await self._current(entity, request.entity_id, conn, True)
-            if version != request.expected_version:
-                raise VersionMismatch(expected=request.expected_version, current=version)
+            if not _precondition_holds(request, version):
+                expected = "*" if request.expected_version is None else request.expected_version
+                raise VersionMismatch(expected=expected, current=version)
         try:
             decision = entity.decide(state, request.command, request.body)
         except Rejection as rejection:

@@ -55,8 +55,12 @@ class VersionMismatch(CommandError):
 
     outcome = "conflict"
 
-    def __init__(self, *, expected: int, current: int) -> None:
-        super().__init__(f"If-Match expected version {expected}, the entity is at {current}")
+    def __init__(self, *, expected: int | str, current: int) -> None:
+        if expected == "*":
+            message = "If-Match: * asks for an entity that exists; this one has no events"
+        else:
+            message = f"If-Match expected version {expected}, the entity is at {current}"
+        super().__init__(message)
         self.expected, self.current = expected, current
 
 

@@ -31,7 +31,7 @@ from app.sdk.service import Service
 # The limits, once.
 ENTITY_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@~-]{0,199}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # 1-255 printable ASCII characters
-IF_MATCH_PATTERN = r'^(?:W/)?"(\d{1,10})"$'
+IF_MATCH_PATTERN = r'^(?:\*|(?:W/)?"(\d{1,10})")$'
 MAX_TRACEPARENT = 100
 _ENTITY_ID = re.compile(ENTITY_ID_PATTERN)
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
@@ -71,13 +71,15 @@ def parse_command_request(
         limit = f"at most {MAX_TRACEPARENT} characters"
         raise _invalid("header", "traceparent", limit, traceparent)
     correlation, metadata = command_metadata(correlation_id, traceparent)
+    if_match = headers.get("if-match")
     request = CommandRequest(
         entity_type=entity.name,
         entity_id=entity_id,
         command=spec.name,
         body=command,
         idempotency_key=key,
-        expected_version=expected_version(headers.get("if-match")),
+        expected_version=expected_version(if_match),
+        must_exist=if_match is not None and if_match.strip() == "*",
         metadata=metadata,
     )
     return ParsedCommand(request, correlation)
@@ -102,8 +104,9 @@ def parse_command(spec: CommandSpec, body: bytes) -> Command:
 
 
 def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` asks for."""
-    if if_match is None:
+    """The version an ``If-Match`` asks for; ``*`` asks for none in particular, only that
+    the entity exists (``must_exist``)."""
+    if if_match is None or if_match.strip() == "*":
         return None
     found = _IF_MATCH.fullmatch(if_match.strip())
     if not found:

@@ -33,14 +33,31 @@ async def prepare_keys(
                 " key."
             )
         return
-    if first_start_in is not None and not await store.any_active():
-        _, key = await store.create("admin (first start)", (ADMIN,), origin="first-start")
-        path = write_key_file(first_start_in, key)
-        print(
-            f"\nsluice: created an admin API key (shown once; also kept in {path}):\n\n"
-            f"    {key}\n\nsend it as: Authorization: Bearer {key}\n",
-            flush=True,
+    if await store.any_active():
+        return
+    if first_start_in is None:
+        log.warning(
+            "no API key exists: every request will be refused with 401. Make one with"
+            " `sluice keys create --name admin --scopes admin` (same DATABASE_URL), or set"
+            " SLUICE_ADMIN_KEY=sk_… and restart"
         )
+        return
+    _, key = await store.create("admin (first start)", (ADMIN,), origin="first-start")
+    print(banner(key, write_key_file(first_start_in, key)), flush=True)
+
+
+def banner(key: str, path: Path) -> str:
+    """The first key, framed so it stands out among the log lines around it."""
+    lines = [
+        "sluice: created an admin API key. It is shown this once (also kept in",
+        f"        {path}, mode 0600):",
+        "",
+        f"    {key}",
+        "",
+        f"send it as: Authorization: Bearer {key}",
+    ]
+    rule = "=" * max(len(line) for line in lines)
+    return "\n".join(["", rule, *lines, rule, ""])
 
 
 def write_key_file(data_dir: Path, key: str) -> Path:

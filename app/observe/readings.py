@@ -62,6 +62,7 @@ class Readings:
         *,
         pool: AsyncConnectionPool,
         checkpoints: Checkpoints,
+        declared: frozenset[str],
         hub: LogHub,
         subscriptions: int,
     ) -> None:
@@ -70,7 +71,7 @@ class Readings:
         database_up = True
         try:
             async with asyncio.timeout(DATABASE_READ_SECONDS):
-                consumers = await _consumer_lag(checkpoints)
+                consumers = await _consumer_lag(checkpoints, declared)
                 backlog = await _outbox_backlog(pool)
         except (*OUTAGE_ERRORS, TimeoutError) as error:
             log.warning("metrics: database readings skipped (%s)", type(error).__name__)
@@ -123,9 +124,16 @@ class Readings:
         )
 
 
-async def _consumer_lag(checkpoints: Checkpoints) -> tuple[ConsumerLag, ...]:
-    """Lag as ``GET /consumers`` computes it, so the two never disagree."""
-    statuses = [ConsumerStatus.from_row(row) for row in await checkpoints.status()]
+async def _consumer_lag(
+    checkpoints: Checkpoints, declared: frozenset[str]
+) -> tuple[ConsumerLag, ...]:
+    """Lag as ``GET /consumers`` computes it, so the two never disagree; retired consumers
+    (not declared by this service) have none to count."""
+    statuses = [
+        ConsumerStatus.from_row(row)
+        for row in await checkpoints.status()
+        if row["name"] in declared
+    ]
     return tuple(
         ConsumerLag(status.name, status.kind, status.lag_events, status.lag_seconds)
         for status in statuses

@@ -17,8 +17,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.relay.sql import CHECKPOINT_CHANNEL, CONTROL_CHANNEL, HEAD_SEQ
 
-REGISTER = """
-INSERT INTO checkpoints (name, kind) VALUES (%(name)s, %(kind)s) ON CONFLICT (name) DO NOTHING
+# A consumer's first position: 0 (the whole log) or the head when it is first registered
+# ("now"). A consumer registered before keeps its position, whatever it asks for now.
+REGISTER = f"""
+INSERT INTO checkpoints (name, kind, position)
+VALUES (%(name)s, %(kind)s, CASE WHEN %(from_now)s THEN {HEAD_SEQ} ELSE 0 END)
+ON CONFLICT (name) DO NOTHING
 """
 
 CLAIM = """
@@ -79,6 +83,11 @@ ORDER BY c.kind, c.name
 
 POSITION = "SELECT position FROM checkpoints WHERE name = %(name)s"
 
+FORGET = """
+WITH parked AS (DELETE FROM parked_events WHERE consumer = %(name)s)
+DELETE FROM checkpoints WHERE name = %(name)s
+"""
+
 PROGRESS = f"""
 SELECT position, paused, {HEAD_SEQ}
 FROM checkpoints WHERE name = %(name)s
@@ -100,9 +109,10 @@ class Checkpoints:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    async def register(self, name: str, kind: str) -> None:
+    async def register(self, name: str, kind: str, start_from: str = "beginning") -> None:
+        params = {"name": name, "kind": kind, "from_now": start_from == "now"}
         async with self.pool.connection() as conn:
-            await conn.execute(REGISTER, {"name": name, "kind": kind})
+            await conn.execute(REGISTER, params)
 
     async def record_leader(self, name: str, leader: str) -> None:
         async with self.pool.connection() as conn:
@@ -158,6 +168,10 @@ class Checkpoints:
             await self.advance(conn, name, max(position, failing_seq))
             await conn.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, name])
             return int(failing_seq)
+
+    async def forget(self, name: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(FORGET, {"name": name})
 
     async def position(self, name: str) -> int | None:
         async with self.pool.connection() as conn:

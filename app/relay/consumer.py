@@ -47,6 +47,7 @@ class Consumer(Protocol):
     name: str
     kind: str
     log_types: frozenset[str] | None  # None: every event
+    start_from: str  # "beginning" or "now": where it starts when first deployed
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
         """Apply ``rows`` and move the checkpoint to ``upto``, or raise HandlerFailed."""
@@ -205,11 +206,12 @@ class ConsumerWorker(PollingWorker):
 
 def _log_batch(name: str, position: int, upto: int, events: int, started: float) -> None:
     steps.info(
-        "%s applied seq %d..%d (%d events)",
+        "%s applied seq %d..%d (%d event%s)",
         name,
         position + 1,
         upto,
         events,
+        "" if events == 1 else "s",
         extra={
             "fields": {
                 "step": "consume",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.api.problems import ProblemError, problem_responses
 from app.api.text import NO_NUL
@@ -25,14 +25,19 @@ async def consumer_status(request: Request, name: str) -> ConsumerStatus:
     rows = await _checkpoints(request).status(name)
     if not rows:
         raise ProblemError(404, "unknown-consumer", "Unknown consumer", f"no consumer {name!r}")
-    return ConsumerStatus.from_row(rows[0])
+    return _status(request, rows[0])
+
+
+def _status(request: Request, row: dict[str, Any]) -> ConsumerStatus:
+    declared = runtime_of(request.scope).consumer_names
+    return ConsumerStatus.from_row(row, retired=row["name"] not in declared)
 
 
 @router.get(
     "", summary="Every consumer: checkpoint, lag and state", response_model=list[ConsumerStatus]
 )
 async def list_consumers(request: Request) -> list[ConsumerStatus]:
-    return [ConsumerStatus.from_row(row) for row in await _checkpoints(request).status()]
+    return [_status(request, row) for row in await _checkpoints(request).status()]
 
 
 @router.get(
@@ -90,3 +95,23 @@ async def _set_paused(request: Request, name: str, paused: bool) -> ConsumerStat
     if not await _checkpoints(request).set_paused(name, paused):
         raise ProblemError(404, "unknown-consumer", "Unknown consumer", f"no consumer {name!r}")
     return await consumer_status(request, name)
+
+
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Forget a retired consumer: its checkpoint and parked events",
+    responses=problem_responses(404, 409),
+)
+async def forget_consumer(request: Request, name: ConsumerName) -> Response:
+    status = await consumer_status(request, name)
+    if status.state != "retired":
+        raise ProblemError(
+            409,
+            "consumer-declared",
+            "Consumer in use",
+            f"{name} is declared by the service this process runs: only a retired consumer"
+            " (one the service no longer declares) can be forgotten",
+        )
+    await _checkpoints(request).forget(name)
+    return Response(status_code=204)

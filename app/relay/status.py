@@ -19,7 +19,10 @@ class RebuildStatus(BaseModel):
 class ConsumerStatus(BaseModel):
     name: str
     kind: Literal["view", "action", "webhooks"] | str
-    state: Literal["running", "paused", "failing"]
+    state: Literal["running", "paused", "failing", "retired"] = Field(
+        description="retired: no longer declared by the service this process runs (its"
+        " checkpoint is kept; DELETE /consumers/{name} drops it); lag is not counted."
+    )
     checkpoint: int = Field(description="The last seq this consumer has handled.")
     head: int = Field(description="The log's last seq.")
     lag_events: int
@@ -34,8 +37,10 @@ class ConsumerStatus(BaseModel):
     rebuild: RebuildStatus | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ConsumerStatus:
-        if row["paused"]:
+    def from_row(cls, row: dict[str, Any], *, retired: bool = False) -> ConsumerStatus:
+        if retired:
+            state = "retired"
+        elif row["paused"]:
             state = "paused"
         elif row["failing_seq"] is not None:
             state = "failing"
@@ -56,8 +61,8 @@ class ConsumerStatus(BaseModel):
             state=state,
             checkpoint=row["position"],
             head=row["head"],
-            lag_events=max(0, row["head"] - row["position"]),
-            lag_seconds=max(0.0, float(row["lag_seconds"] or 0)),
+            lag_events=0 if retired else max(0, row["head"] - row["position"]),
+            lag_seconds=0.0 if retired else max(0.0, float(row["lag_seconds"] or 0)),
             leader=row["leader"],
             failing_seq=row["failing_seq"],
             error=row["error"],

@@ -1,6 +1,6 @@
 """Action: a stateless handler turning events into commands for entities (or nothing).
 
-    monitor = Action("vitals-monitor")
+    monitor = Action("vitals-monitor", start_from="beginning")
 
     @monitor.handles
     def on_vitals(event: VitalsRecorded, meta: EventMeta) -> Send | None:
@@ -10,6 +10,10 @@ A handler returns a ``Send``, a ``Timer`` (for an explicit entity), a ``CancelTi
 of them, or None. The platform sends each command through the same path as HTTP, with the
 idempotency key ``{action}:{event_id}`` (``#n`` appended for the n-th command of one event),
 so an event handled twice — after a crash, or a rewound checkpoint — never acts twice.
+
+Where a new action starts is the author's choice, said explicitly: ``"beginning"`` acts on
+every event ever logged (a welcome bonus for accounts opened years ago, too), ``"now"`` only on
+events logged after it first runs. It matters once, when the action is first deployed.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from app.sdk.entity import annotation_of
 from app.sdk.events import Event
 from app.sdk.timers import CancelTimer, Send, Timer
-from app.sdk.view import NAME, EventMeta
+from app.sdk.view import NAME, EventMeta, StartFrom, check_start
 
 ActionEffect = Send | Timer | CancelTimer
 ActionHandler = Callable[[Any, EventMeta], ActionEffect | Sequence[ActionEffect] | None]
@@ -34,10 +38,11 @@ class ActionRoute:
 
 
 class Action:
-    def __init__(self, name: str, *, description: str = "") -> None:
+    def __init__(self, name: str, *, start_from: StartFrom, description: str = "") -> None:
         if not NAME.match(name):
             raise ValueError(f"action name {name!r}: lowercase letters, digits and '-'")
         self.name = name
+        self.start_from = check_start(f"action {name}", start_from)
         self.description = description
         self.handlers: dict[type[Event], ActionRoute] = {}
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Generic, TypeVar, get_type_hints
+from typing import Any, Generic, TypeVar, get_args, get_type_hints
 
 from pydantic import BaseModel
 
@@ -104,6 +104,20 @@ class EventSourcedEntity(Generic[S]):
 
         return register
 
+    def check(self) -> None:
+        """Every event a command handler says it returns (its return annotation) has an event
+        handler: found when the service is declared, not when the command first runs."""
+        unhandled = sorted(
+            event_type.__name__
+            for spec in self._registry.commands.values()
+            for event_type in returned_events(spec.handler)
+            if event_type not in self._registry.appliers
+        )
+        if unhandled:
+            raise ValueError(
+                f"{self.name}: no event handler (@{self.name}.applies) for {', '.join(unhandled)}"
+            )
+
     # -- reading the declaration ------------------------------------------------------------
     @property
     def commands(self) -> Mapping[str, CommandSpec]:
@@ -190,3 +204,20 @@ def annotation_of(fn: Callable[..., Any], index: int, base: type) -> Any:
 
 
 __all__ = ["Decision", "EventSourcedEntity", "Rejection", "Reply"]
+
+
+def returned_events(handler: Callable[..., Any]) -> set[type[Event]]:
+    """The Event classes named in a handler's return annotation (``A | B``, ``list[A]``,
+    ``Reply | A``); none when it has no annotation."""
+    try:
+        returned = get_type_hints(handler).get("return")
+    except Exception:  # an annotation that does not resolve: nothing to check
+        return set()
+    found: set[type[Event]] = set()
+    pending = [returned]
+    while pending:
+        hint = pending.pop()
+        if isinstance(hint, type) and issubclass(hint, Event):
+            found.add(hint)
+        pending.extend(get_args(hint))
+    return found

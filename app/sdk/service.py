@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from app.config import ConfigurationError
 from app.sdk.action import Action
 from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Event
@@ -19,12 +23,17 @@ class Service:
     views: Iterable[View] = ()
     actions: Iterable[Action] = ()
     description: str = ""
+    # The folder of the service's own migration history (its views' tables), if it keeps one:
+    # `sluice migrations new "…"` writes there, `sluice migrate` runs it with Sluice's.
+    migrations: Path | None = None
     _entities: dict[str, EventSourcedEntity] = field(init=False, repr=False)
     _views: dict[str, View] = field(init=False, repr=False)
     _actions: dict[str, Action] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._entities = _by_name("entity", self.name, self.entities)
+        for entity in self._entities.values():
+            entity.check()
         self._views = _by_name("view", self.name, self.views)
         self._actions = _by_name("action", self.name, self.actions)
         clash = set(self._views) & set(self._actions)
@@ -77,11 +86,34 @@ def _by_name(kind: str, service: str, components: Iterable) -> dict:
 
 
 def load_service(path: str) -> Service:
-    """Import ``module:attribute`` (SLUICE_SERVICE)."""
+    """Import ``module:attribute`` (SLUICE_SERVICE). The current directory is importable, as
+    ``python -m`` makes it, so a service in ``./mybank.py`` is ``mybank:service``. A name that
+    finds nothing is a ConfigurationError with one clear line; an error inside the service's
+    own code is its own (with its traceback)."""
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
-        raise ValueError(f"SLUICE_SERVICE={path!r}: expected 'module:attribute'")
-    service = getattr(importlib.import_module(module_name), attribute)
+        raise ConfigurationError(f"SLUICE_SERVICE={path!r}: expected 'module:attribute'")
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not _names_part_of(error.name, module_name):
+            raise  # the service's module imports something missing: its own error
+        raise ConfigurationError(
+            f"SLUICE_SERVICE={path}: no module {module_name!r} in {here} or the installed packages"
+        ) from None
+    service = getattr(module, attribute, None)
+    if service is None:
+        raise ConfigurationError(f"SLUICE_SERVICE={path}: {module_name} has no {attribute!r}")
     if not isinstance(service, Service):
-        raise TypeError(f"{path} is a {type(service).__name__}, not a sluice Service")
+        raise ConfigurationError(
+            f"SLUICE_SERVICE={path} is a {type(service).__name__}, not a sluice Service"
+        )
     return service
+
+
+def _names_part_of(missing: str, module_name: str) -> bool:
+    """``a`` or ``a.b`` is missing while importing ``a.b.c``: the path itself is wrong."""
+    return module_name == missing or module_name.startswith(missing + ".")

@@ -1,7 +1,9 @@
-"""A testkit for service authors: given events, when a command, then events/rejection/state.
+"""Testkits for service authors: each component run as the platform runs it, in memory.
 
-No database: it runs the same ``decide`` and ``apply`` the platform runs, so a passing test here
-means the entity behaves the same behind the HTTP API.
+No database: they run the same ``decide``/``apply`` (entities), the same fold (views) and the
+same handlers (actions) the platform runs, so a passing test here means the component behaves
+the same behind the HTTP API. For a whole service against a real database, see the pytest
+plugin (``app.testing.plugin``).
 
     kit = EntityTestKit(patient)
     result = kit.given(PatientAdmitted(...)).when("discharge", Discharge())
@@ -11,16 +13,22 @@ means the entity behaves the same behind the HTTP API.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
+from sqlmodel import SQLModel
 
+from app.sdk.action import Action, ActionEffect
 from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Command, Event, Rejection
-from app.sdk.timers import CancelTimer, Timer, TimerChange
+from app.sdk.timers import CancelTimer, Send, Timer, TimerChange
+from app.sdk.view import EventMeta, View
 
 S = TypeVar("S", bound=BaseModel)
+R = TypeVar("R", bound=SQLModel)
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,9 @@ class TestedCommand(Generic[S]):
         assert self.reply is not None, "expected a reply, got none"
         for name, value in fields.items():
             assert name in self.reply, f"reply has no {name!r}: {self.reply!r}"
-            assert self.reply[name] == value, f"reply[{name!r}]: {self.reply[name]!r}"
+            assert self.reply[name] == value, (
+                f"reply[{name!r}]: expected {value!r}, got {self.reply[name]!r}"
+            )
         return self
 
     def expect_timers(
@@ -91,7 +101,12 @@ class EntityTestKit(Generic[S]):
         return self.entity.fold(self.history)
 
     def when(self, command_name: str, command: Command | dict[str, Any]) -> TestedCommand[S]:
-        spec = self.entity.commands[command_name]
+        spec = self.entity.commands.get(command_name)
+        if spec is None:
+            known = ", ".join(sorted(self.entity.commands)) or "none"
+            raise LookupError(
+                f"{self.entity.name} has no command {command_name!r} (it has: {known})"
+            )
         model = spec.model.model_validate(command) if isinstance(command, dict) else command
         before = self.state
         try:
@@ -100,3 +115,126 @@ class EntityTestKit(Generic[S]):
             return TestedCommand(before, (), None, rejection, before)
         after = self.entity.fold(decision.events, before)
         return TestedCommand(before, decision.events, decision.reply, None, after, decision.timers)
+
+
+def _meta(seq: int, entity_type: str, entity_id: str, version: int) -> EventMeta:
+    return EventMeta(
+        seq=seq,
+        event_id=uuid.uuid4(),
+        entity_type=entity_type,
+        entity_id=entity_id,
+        version=version,
+        recorded_at=datetime.now(UTC),
+    )
+
+
+class ViewTestKit(Generic[R]):
+    """Events in, rows out: a view's handlers folded in memory, as the projector folds them.
+
+    kit = ViewTestKit(balances).given("a1", AccountOpened(owner="Grace"), Deposited(5))
+    assert kit.row("a1").balance == 5
+    assert [r.account_id for r in kit.query(owner="Grace")] == ["a1"]
+    """
+
+    def __init__(self, view: View[R], entity_type: str = "entity") -> None:
+        self.view = view
+        self.entity_type = entity_type
+        self.rows: dict[str, R] = {}
+        self._seq = 0
+        self._versions: dict[str, int] = {}
+
+    def given(
+        self, entity_id: str, *events: Event, entity_type: str | None = None
+    ) -> ViewTestKit[R]:
+        """Fold ``events`` of one entity (in order) into the rows; chainable."""
+        for event in events:
+            handler = self.view.handlers.get(type(event))
+            if handler is None:
+                known = ", ".join(sorted(t.__name__ for t in self.view.handlers)) or "none"
+                raise LookupError(
+                    f"view {self.view.name} handles no {type(event).__name__} (it handles: {known})"
+                )
+            self._seq += 1
+            version = self._versions[entity_id] = self._versions.get(entity_id, 0) + 1
+            meta = _meta(self._seq, entity_type or self.entity_type, entity_id, version)
+            key = str(handler.key(event, meta))
+            row = handler.handler(self.rows.get(key), event, meta)
+            if row is None:
+                self.rows.pop(key, None)
+            else:
+                self.rows[key] = row
+        return self
+
+    def row(self, key: str) -> R | None:
+        return self.rows.get(key)
+
+    def query(self, *, sort: str | None = None, **filters: Any) -> list[R]:
+        """Rows whose declared filter columns equal ``filters``, ordered by a declared sort
+        column (``-column`` for descending): what ``GET /views/{view}`` would answer."""
+        unknown = sorted(set(filters) - set(self.view.filters))
+        if unknown:
+            raise LookupError(
+                f"view {self.view.name} filters on {self.view.filters}, not {unknown}"
+            )
+        found = [
+            row
+            for row in self.rows.values()
+            if all(getattr(row, name) == value for name, value in filters.items())
+        ]
+        if sort is not None:
+            column = sort.removeprefix("-")
+            if column not in self.view.sort:
+                raise LookupError(f"view {self.view.name} sorts by {self.view.sort}, not {column}")
+            found.sort(key=lambda row: getattr(row, column), reverse=sort.startswith("-"))
+        return found
+
+
+@dataclass(frozen=True)
+class TestedEvent:
+    """What an action did with one event: the commands it sent, the timers it set or cancelled."""
+
+    effects: tuple[ActionEffect, ...]
+
+    @property
+    def sends(self) -> tuple[Send, ...]:
+        return tuple(effect for effect in self.effects if isinstance(effect, Send))
+
+    @property
+    def timers(self) -> tuple[Timer | CancelTimer, ...]:
+        return tuple(e for e in self.effects if isinstance(e, Timer | CancelTimer))
+
+    def expect_sends(self, *expected: Send) -> TestedEvent:
+        assert self.sends == expected, f"expected sends {expected!r}, got {self.sends!r}"
+        return self
+
+    def expect_nothing(self) -> TestedEvent:
+        assert self.effects == (), f"expected no effect, got {self.effects!r}"
+        return self
+
+    def expect_timers(self, *expected: Timer | CancelTimer) -> TestedEvent:
+        assert self.timers == expected, f"expected timers {expected!r}, got {self.timers!r}"
+        return self
+
+
+class ActionTestKit:
+    """One event in, its effects out: the commands (and timers) an action would send.
+
+    ActionTestKit(welcome).when("a1", AccountOpened(owner="Grace")).expect_sends(
+        Send("account", "a1", "deposit", Deposit(amount=5))
+    )
+    """
+
+    def __init__(self, action: Action, entity_type: str = "entity") -> None:
+        self.action = action
+        self.entity_type = entity_type
+        self._seq = 0
+
+    def when(self, entity_id: str, event: Event, *, version: int = 1) -> TestedEvent:
+        if type(event) not in self.action.handlers:
+            known = ", ".join(sorted(t.__name__ for t in self.action.handlers)) or "none"
+            raise LookupError(
+                f"action {self.action.name} handles no {type(event).__name__} (it handles: {known})"
+            )
+        self._seq += 1
+        meta = _meta(self._seq, self.entity_type, entity_id, version)
+        return TestedEvent(tuple(self.action.effects(event, meta)))

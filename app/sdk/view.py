@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import Table
 from sqlmodel import SQLModel
@@ -39,6 +39,14 @@ from app.sdk.events import Event
 
 R = TypeVar("R", bound=SQLModel)
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+# Where a consumer starts when it is first deployed: the whole log, or what comes next.
+StartFrom = Literal["beginning", "now"]
+
+
+def check_start(what: str, start_from: str) -> StartFrom:
+    if start_from not in ("beginning", "now"):
+        raise ValueError(f"{what}: start_from is 'beginning' or 'now', not {start_from!r}")
+    return start_from  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class View(Generic[R]):
         filters: Sequence[str] = (),
         sort: Sequence[str] = (),
         description: str = "",
+        start_from: StartFrom = "beginning",
     ) -> None:
         if not NAME.match(name):
             raise ValueError(f"view name {name!r}: lowercase letters, digits and '-'")
@@ -101,6 +110,8 @@ class View(Generic[R]):
         self.filters = tuple(filters)
         self.sort = tuple(sort)
         self.description = description
+        # A view is the fold of the log: a new one starts from the beginning unless told.
+        self.start_from = check_start(f"view {name}", start_from)
         self.handlers: dict[type[Event], ViewHandler] = {}
 
     def handles(self, handler: RowHandler | None = None, *, key: KeyOf = entity_key) -> Any:

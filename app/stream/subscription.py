@@ -207,7 +207,9 @@ class Subscription:
             try:
                 change = SubscribeMessage.model_validate_json(message)
             except ValidationError as error:
-                reason = _short(f"bad message: {error.errors()[0]['msg']}")
+                first = error.errors()[0]
+                where = ".".join(str(part) for part in first.get("loc", ()))
+                reason = _short(f"bad message: {where + ': ' if where else ''}{first['msg']}")
                 return Closing(BAD_MESSAGE, reason)
             self._change = change
             self._wake.set()

@@ -33,7 +33,7 @@ class CheckpointWatch:
         checkpoints: Checkpoints,
         listener: Listener,
         *,
-        poll_interval: float = 0.5,
+        poll_interval: float,
     ) -> None:
         self.pool = pool
         self.checkpoints = checkpoints

@@ -50,12 +50,13 @@ class ViewProjector:
         pool: AsyncConnectionPool,
         checkpoints: Checkpoints,
         event_log: EventLog,
-        cache_size: int = 100_000,
+        cache_size: int,
         on_advanced: Callable[[str, int], None] | None = None,
     ) -> None:
         self.view = view
         self.name = view.name
         self.log_types = service.log_types(view.handlers)
+        self.start_from = view.start_from
         self.pool = pool
         self.checkpoints = checkpoints
         self.event_log = event_log

@@ -64,7 +64,7 @@ class ViewRebuild:
         checkpoints: Checkpoints,
         event_log: EventLog,
         log_types: frozenset[str],
-        batch_size: int = 1000,
+        batch_size: int,
     ) -> None:
         self.view = view
         self.conninfo = conninfo

@@ -64,6 +64,7 @@ def _add_routes(router: APIRouter, view: View) -> None:
         response_model=page,
         responses=problem_responses(404, 422, 503),
         dependencies=[require(VIEWS_READ)],
+        openapi_extra={"x-sluice-view": _view_extension(view)},
     )
     router.add_api_route(
         f"/views/{view.name}/{{key}}",
@@ -88,6 +89,16 @@ def _add_routes(router: APIRouter, view: View) -> None:
         responses=problem_responses(409),
         dependencies=[require(ADMIN)],
     )
+
+
+def _view_extension(view: View) -> dict[str, Any]:
+    """What a generic client (the console) needs to query the view without guessing."""
+    return {
+        "key": view.key_column,
+        "filters": list(view.filters),
+        "sort": list(dict.fromkeys((*view.sort, view.key_column))),  # what ?sort= accepts
+        "columns": list(view.row_type.model_fields),
+    }
 
 
 def _rows_endpoint(view: View, page: type[BaseModel]) -> Any:

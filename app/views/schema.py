@@ -1,19 +1,22 @@
 """A view's table in PostgreSQL: created when missing, shadowed for a rebuild, swapped in.
 
-The sample service's view tables come with Sluice's Alembic migrations; a service's own views
-should too. A missing table is created from the SQLModel declaration (and logged), so a new
-service runs before its first migration is written.
+A service's view tables belong to the service's own migration history (``Service(...,
+migrations=folder)``; ``migrations_branch``). A missing table is created from the SQLModel
+declaration (and logged), so a new service runs before its first migration is written.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from psycopg import AsyncConnection, sql
 from sqlalchemy import Index, MetaData, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from app.db.migrate import Branch
+from app.sdk.service import Service
 from app.sdk.view import View
 
 log = logging.getLogger("sluice.views")
@@ -24,6 +27,21 @@ SHADOW_SUFFIX = "__rebuild"
 
 def shadow_name(name: str) -> str:
     return f"{name[: 63 - len(SHADOW_SUFFIX)]}{SHADOW_SUFFIX}"
+
+
+def service_tables(service: Service) -> MetaData:
+    """The tables a service owns: its views'."""
+    owned = MetaData()
+    for view in service.view_types.values():
+        view.table.to_metadata(owned)
+    return owned
+
+
+def migrations_branch(service: Service) -> Branch | None:
+    """The service's own migration history, if it keeps one."""
+    if service.migrations is None:
+        return None
+    return Branch(service.name, Path(service.migrations), service_tables(service))
 
 
 async def table_exists(conn: AsyncConnection, name: str) -> bool:

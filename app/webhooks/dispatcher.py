@@ -26,6 +26,7 @@ class WebhookDispatcher:
     name = DISPATCHER
     kind = "webhooks"
     log_types = None  # every event: subscriptions filter by type themselves
+    start_from = "beginning"
 
     def __init__(self, pool: AsyncConnectionPool, checkpoints: Checkpoints) -> None:
         self.pool = pool

@@ -110,50 +110,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("timer_id"),
     )
     op.create_index("timers_due_at_idx", "timers", ["due_at"], unique=False)
-    op.create_table(
-        "view_open_alerts",
-        sa.Column("patient_id", sa.Text(), nullable=False),
-        sa.Column("ward", sa.Text(), nullable=False),
-        sa.Column("episode", sa.Integer(), nullable=False),
-        sa.Column("risk", sa.Text(), nullable=False),
-        sa.Column("score", sa.Integer(), nullable=False),
-        sa.Column("reasons", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("escalation_reason", sa.Text(), nullable=True),
-        sa.Column("acknowledged_by", sa.Text(), nullable=True),
-        sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("patient_id"),
-    )
-    op.create_index("view_open_alerts_ward_idx", "view_open_alerts", ["ward"], unique=False)
-    op.create_table(
-        "view_ward_board",
-        sa.Column("patient_id", sa.Text(), nullable=False),
-        sa.Column("name", sa.Text(), nullable=True),
-        sa.Column("ward", sa.Text(), nullable=True),
-        sa.Column("bed", sa.Text(), nullable=True),
-        sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("latest_vitals", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-        sa.Column("news2_score", sa.Integer(), nullable=True),
-        sa.Column("risk", sa.Text(), nullable=True),
-        sa.Column("reasons", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("recent_scores", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("last_vitals_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("alert_risk", sa.Text(), nullable=True),
-        sa.Column("alert_acknowledged_by", sa.Text(), nullable=True),
-        sa.Column("alert_escalated", sa.Boolean(), nullable=True),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("patient_id"),
-    )
-    op.create_index("view_ward_board_ward_idx", "view_ward_board", ["ward", "bed"], unique=False)
+    # The ward's view tables were created here once; they belong to the ward's own history
+    # now (app/services/ward/migrations), which creates them where they do not exist.
 
 
 def downgrade() -> None:
 
-    op.drop_index("view_ward_board_ward_idx", table_name="view_ward_board")
-    op.drop_table("view_ward_board")
-    op.drop_index("view_open_alerts_ward_idx", table_name="view_open_alerts")
-    op.drop_table("view_open_alerts")
     op.drop_index("timers_due_at_idx", table_name="timers")
     op.drop_table("timers")
     op.drop_table("parked_events")

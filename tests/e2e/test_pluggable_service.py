@@ -37,10 +37,16 @@ async def test_bank_service_runs_over_http(database_url: str, settings: Settings
 def test_service_path_must_name_a_service() -> None:
     import pytest
 
-    with pytest.raises(TypeError, match="not a sluice Service"):
+    from app.config import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="is a EventSourcedEntity, not a sluice Service"):
         create_app(Settings(service="tests.support.bank:account"))
-    with pytest.raises(ValueError, match="module:attribute"):
+    with pytest.raises(ConfigurationError, match="expected 'module:attribute'"):
         create_app(Settings(service="tests.support.bank"))
+    with pytest.raises(ConfigurationError, match=r"no module 'tests\.support\.nothing' in "):
+        create_app(Settings(service="tests.support.nothing:service"))
+    with pytest.raises(ConfigurationError, match="has no 'nothing'"):
+        create_app(Settings(service="tests.support.bank:nothing"))
 
 
 async def test_a_crashing_handler_is_a_500_problem_and_stores_nothing(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from app.main import create_app
 from app.settings import Settings
@@ -112,3 +112,36 @@ async def test_a_slow_client_is_closed_with_its_resume_seq(
         ) as again:
             rest = await receive_seqs(again, total - resume_after)
     assert rest == list(range(resume_after + 1, total + 1))
+
+
+async def test_a_bad_query_is_refused_before_the_upgrade_with_the_field_named(
+    settings: Settings, database_url: str
+) -> None:
+    """``?after=-1`` is the client's mistake: a 400 problem naming the field, not the bare
+    403 a WebSocket refusal otherwise looks like."""
+    with (
+        uvicorn_in_thread(create_app(settings, database_url=database_url)) as base,
+        pytest.raises(InvalidStatus) as refused,
+    ):
+        async with websockets.connect(ws_url(base, "after=-1"), additional_headers=AUTH_HEADERS):
+            pass
+    response = refused.value.response
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = json.loads(response.body)
+    assert problem["type"].endswith("invalid-request")
+    assert [(e["location"], e["pointer"]) for e in problem["errors"]] == [("query", "#/after")]
+
+
+async def test_a_bad_subscribe_message_closes_naming_the_field(
+    settings: Settings, database_url: str
+) -> None:
+    with uvicorn_in_thread(create_app(settings, database_url=database_url)) as base:
+        async with websockets.connect(
+            ws_url(base, "after=0"), additional_headers=AUTH_HEADERS
+        ) as ws:
+            await ws.send(json.dumps({"action": "subscribe", "after": "soon"}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    assert closed.value.rcvd.reason.startswith("bad message: after:"), closed.value.rcvd.reason

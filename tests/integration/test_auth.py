@@ -79,6 +79,8 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("POST", "/consumers/{name}/skip"): lambda w: ("/consumers/ward-board/skip", None),
     ("POST", "/consumers/{name}/pause"): lambda w: ("/consumers/open-alerts/pause", None),
     ("POST", "/consumers/{name}/resume"): lambda w: ("/consumers/open-alerts/resume", None),
+    # a consumer the service no longer declares, made afresh for each request
+    ("DELETE", "/consumers/{name}"): lambda w: ("/consumers/{retired}", None),
     ("GET", "/webhooks"): lambda w: ("/webhooks", None),
     ("POST", "/webhooks"): lambda w: ("/webhooks", {"url": "http://127.0.0.1:9/none"}),
     ("GET", "/webhooks/{webhook_id}"): lambda w: (f"/webhooks/{w.webhook_id}", None),
@@ -190,8 +192,17 @@ async def world(client: httpx.AsyncClient) -> AsyncIterator[World]:
         yield World(owner, hook["id"], delivery_id, spare["id"])
 
 
+def retired_consumer(database_url: str) -> str:
+    name = f"retired-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO checkpoints (name, kind, position) VALUES (%s, 'view', 0)", [name]
+        )
+    return name
+
+
 async def test_every_operation_needs_a_key_then_its_scope_and_serves_that_scope(
-    app: FastAPI, client: httpx.AsyncClient, world: World
+    app: FastAPI, client: httpx.AsyncClient, world: World, database_url: str
 ) -> None:
     documented = operations(app)
     assert set(documented) - PUBLIC == set(SAMPLES), "every operation has a sample request"
@@ -209,6 +220,8 @@ async def test_every_operation_needs_a_key_then_its_scope_and_serves_that_scope(
                 "/webhooks", json={"url": "http://127.0.0.1:9/x"}, headers=bearer(world.webhook_key)
             )
             path = path.replace("{deletable}", made.json()["id"])
+        if "{retired}" in path:
+            path = path.replace("{retired}", retired_consumer(database_url))
         if path.startswith("/webhooks/"):  # a subscription answers only its owner (or admin)
             holder = world.webhook_key
         else:

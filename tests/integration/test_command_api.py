@@ -207,6 +207,26 @@ async def test_if_match_guards_the_version(client: httpx.AsyncClient) -> None:
     assert malformed.status_code == 400
 
 
+async def test_if_match_star_asks_only_that_the_entity_exists(
+    client: httpx.AsyncClient, db: psycopg.Connection
+) -> None:
+    """RFC 9110's ``If-Match: *``: act on the entity only if it exists (whatever its
+    version); a command that would otherwise start a new entity is refused, storing nothing."""
+    before = table_counts(db)
+    refused = await client.post(
+        "/entities/patient/nobody/admit", json=ADMIT, headers={"If-Match": "*"}
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "no events" in refused.json()["detail"]
+    assert table_counts(db) == before
+    await admit(client)
+    moved = await client.post(
+        "/entities/patient/p1/transfer", json={"ward": "W2", "bed": "1"}, headers={"If-Match": "*"}
+    )
+    assert moved.status_code == 200 and moved.json()["version"] == 2
+
+
 async def test_idempotency_key_replays_the_stored_reply(
     client: httpx.AsyncClient, db: psycopg.Connection
 ) -> None:

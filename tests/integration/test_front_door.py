@@ -31,6 +31,8 @@ CASES: dict[str, tuple[str, str, dict[str, str], bytes | dict[str, Any]]] = {
     "traceparent-too-long": ("p8", "admit", {"traceparent": "t" * 101}, ADMIT),
     "malformed-if-match": ("p9", "admit", {"if-match": "3"}, ADMIT),
     "if-match-on-a-stale-version": ("p1", "discharge", {"if-match": '"7"'}, {}),
+    "if-match-any-on-a-new-entity": ("p11", "admit", {"if-match": "*"}, ADMIT),
+    "if-match-any-on-an-entity": ("p1", "transfer", {"if-match": "*"}, {"ward": "W3", "bed": "2"}),
     "a-rejection": ("p1", "admit", {}, ADMIT),
     "correlation-carried": ("p10", "admit", {"x-correlation-id": "trace-42"}, ADMIT),
 }
@@ -101,6 +103,8 @@ async def test_every_case_is_answered_alike_on_both_paths(
         "traceparent-too-long": 422,
         "malformed-if-match": 400,
         "if-match-on-a-stale-version": 409,
+        "if-match-any-on-a-new-entity": 409,
+        "if-match-any-on-an-entity": 200,
         "a-rejection": 409,
         "correlation-carried": 200,
     }

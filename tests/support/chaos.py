@@ -36,6 +36,8 @@ from psycopg.rows import dict_row
 from app.db.migrate import upgrade
 from app.sdk.view import EventMeta
 from app.services.ward import service as ward
+from app.services.ward import service as ward_service
+from app.views.schema import migrations_branch
 from tests.support.auth import AUTH_HEADERS
 from tests.support.own_database import OwnDatabase
 from tests.support.receiver import Received
@@ -126,7 +128,7 @@ class Chaos:
     # -- the run ----------------------------------------------------------------------------------
     async def run(self) -> Findings:
         database = OwnDatabase(self.workdir / "pg", name="chaos")
-        upgrade(database.url)
+        upgrade(database.url, migrations_branch(ward_service))
         env = {
             "SLUICE_RELAY_POLL_SECONDS": "0.2",
             "SLUICE_LEADER_RETRY_SECONDS": "0.5",

@@ -95,8 +95,8 @@ def counted(row: DepositCountRow | None, event: MoneyDeposited, meta: EventMeta)
     return DepositCountRow(account_id=meta.entity_id, deposits=count + 1)
 
 
-welcome = Action("welcome")
-fees = Action("fees")
+welcome = Action("welcome", start_from="beginning")
+fees = Action("fees", start_from="beginning")
 
 
 @welcome.handles

@@ -12,6 +12,8 @@ import pytest
 
 from app.db.migrate import upgrade
 from app.db.urls import with_database
+from app.services.ward import service as ward_service
+from app.views.schema import migrations_branch
 
 
 class OwnDatabase:
@@ -41,6 +43,6 @@ class OwnDatabase:
 def own_database(tmp_path: Path) -> Iterator[OwnDatabase]:
     """A migrated database on a server of this test's own."""
     database = OwnDatabase(tmp_path / "pg")
-    upgrade(database.url)
+    upgrade(database.url, migrations_branch(ward_service))
     yield database
     database.server.cleanup()

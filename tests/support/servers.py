@@ -50,13 +50,15 @@ def uvicorn_in_thread(app: FastAPI) -> Iterator[str]:
 class SluiceProcess:
     """A `sluice serve` child process, as a user would run it."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], cwd: Path, port: int | None = None, *options: str
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd / f"sluice-{self.port}.log"
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "app", "serve", "--port", str(self.port), *options],
             env={**os.environ, "SLUICE_ADMIN_KEY": ADMIN_KEY, **env},
             cwd=cwd,
             stdout=self._log,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from app.sdk import Command, Event, EventSourcedEntity, Rejection
+from app.sdk import Command, Event, EventSourcedEntity, Rejection, Service
 from app.sdk.testing import EntityTestKit
 from app.services.ward.patient import patient
 from tests.support.bank import (
@@ -278,5 +278,43 @@ def test_expect_state_and_expect_reply_report_mismatches() -> None:
     with pytest.raises(AssertionError, match="expected a reply"):
         deposited.expect_reply(balance=5)
     withdrawn = kit.given(MoneyDeposited(amount=5)).when("withdraw", Withdraw(amount=1))
-    with pytest.raises(AssertionError, match=r"reply\['balance'\]: 4"):
+    with pytest.raises(AssertionError, match=r"reply\['balance'\]: expected 5, got 4"):
         withdrawn.expect_reply(balance=5)
+
+
+class Ping(Command):
+    pass
+
+
+class Pinged(Event):
+    pass
+
+
+class Ponged(Event):
+    pass
+
+
+class Nothing(BaseModel):
+    pass
+
+
+def test_an_event_a_command_returns_without_an_event_handler_fails_at_declaration() -> None:
+    table = EventSourcedEntity("table-tennis", state=Nothing)
+
+    @table.command("ping")
+    def ping(state: Nothing, command: Ping) -> Pinged | list[Ponged]:
+        return Pinged()
+
+    @table.applies
+    def pinged(state: Nothing, event: Pinged) -> Nothing:
+        return state
+
+    unhandled = r"table-tennis: no event handler \(@table-tennis\.applies\) for Ponged"
+    with pytest.raises(ValueError, match=unhandled):
+        Service("tennis", entities=[table])
+
+    @table.applies
+    def ponged(state: Nothing, event: Ponged) -> Nothing:
+        return state
+
+    assert Service("tennis", entities=[table]).entity_types["table-tennis"] is table

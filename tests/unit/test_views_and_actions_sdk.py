@@ -66,7 +66,7 @@ def test_a_view_handler_is_registered_once_per_event_type() -> None:
 
 
 def test_a_service_refuses_a_consumer_of_events_nobody_emits() -> None:
-    action = Action("stray")
+    action = Action("stray", start_from="now")
 
     @action.handles
     def on_deposit(event: MoneyDeposited, meta: EventMeta) -> None:
@@ -77,7 +77,7 @@ def test_a_service_refuses_a_consumer_of_events_nobody_emits() -> None:
 
 
 def test_an_action_returns_commands_and_timers_only() -> None:
-    action = Action("bad")
+    action = Action("bad", start_from="now")
 
     @action.handles
     def on_discharged(event: PatientDischarged, meta: EventMeta) -> object:
@@ -88,7 +88,7 @@ def test_an_action_returns_commands_and_timers_only() -> None:
 
 
 def test_a_timer_from_an_action_must_name_its_entity() -> None:
-    action = Action("later")
+    action = Action("later", start_from="now")
 
     @action.handles
     def on_discharged(event: PatientDischarged, meta: EventMeta) -> Timer:

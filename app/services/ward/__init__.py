@@ -1,5 +1,7 @@
 """The sample service: a hospital ward monitor."""
 
+from pathlib import Path
+
 from app.sdk import Service
 from app.services.ward.alert import alert
 from app.services.ward.monitor import vitals_monitor
@@ -12,4 +14,5 @@ service = Service(
     views=[ward_board, open_alerts],
     actions=[vitals_monitor],
     description="A hospital ward monitor: patients, their vital signs, and early-warning alerts.",
+    migrations=Path(__file__).parent / "migrations",  # its views' tables
 )

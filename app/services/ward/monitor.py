@@ -14,6 +14,7 @@ from app.services.ward.patient import VITAL_SIGNS, PatientDischarged, Vitals, Vi
 
 vitals_monitor = Action(
     "vitals-monitor",
+    start_from="beginning",
     description="Scores vital signs with NEWS2 and raises alerts at low-medium risk and above.",
 )
 

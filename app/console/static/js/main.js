@@ -1,12 +1,21 @@
-// The console's shell: ask for the key once, then show the view the address names.
-//   #/board, #/board/<ward>  the ward board
-//   #/operator               the operator view
+// The console's shell: ask for the key once, then show the page the address names.
+//   #/board, #/board/<ward>            the ward board (only for a service with a ward-board view)
+//   #/entities, #/entities/<type>/<id>  an entity's state and events
+//   #/views, #/views/<name>?<query>     a view's rows (filters, sort and paging in the query)
+//   #/log?<filters>                     the live log
+//   #/operator                          consumers, webhooks, the log tail
+// What the service offers comes from its OpenAPI document (service.js), so every page but the
+// ward board works for any service. The default page is the ward board where there is one.
 
 import { ApiError, Unreachable, apiKey, explain, forgetKey, keepKey, request } from "./api.js";
 import { mountBoard } from "./board.js";
 import { h } from "./dom.js";
+import { mountEntities } from "./entities.js";
+import { mountLog } from "./log.js";
 import { mountOperator } from "./operator.js";
+import { discover } from "./service.js";
 import { showConnection } from "./stream.js";
+import { mountViews } from "./views.js";
 
 const main = document.getElementById("main");
 const dialog = document.getElementById("key-dialog");
@@ -15,46 +24,94 @@ const keyInput = document.getElementById("key-input");
 const keyError = document.getElementById("key-error");
 const forget = document.getElementById("forget-key");
 
-let unmount = null;
-let shown = null;
+// Each page's mount(main, wanted, service) resolves to {stop, route?}: a page with route()
+// follows a change of its own address (a lookup, a filter) without being mounted again.
+const PAGES = {
+  board: { title: "Ward board", mount: async (at, wanted) => ({ stop: await mountBoard(at, { ward: wanted.ward }) }) },
+  entities: { title: "Entities", mount: mountEntities },
+  views: { title: "Views", mount: mountViews },
+  log: { title: "Log", mount: mountLog },
+  operator: { title: "Operator", mount: async (at) => ({ stop: await mountOperator(at) }) },
+};
 
-function route() {
-  const [, view = "board", ...rest] = location.hash.split("/");
-  return view === "operator" ? { view } : { view: "board", ward: rest.length ? decodeURIComponent(rest.join("/")) : null };
+let current = null; // {key, wanted, page}: the page shown, or being mounted (page null)
+
+/** {view, segments, params, ward, key}: key changes only when the page must be mounted again. */
+function route(service) {
+  const hash = location.hash.replace(/^#\/?/, "");
+  const cut = hash.includes("?") ? hash.indexOf("?") : hash.length;
+  const [first = "", ...rest] = hash.slice(0, cut).split("/");
+  const segments = rest.filter(Boolean).map(decoded);
+  const params = new URLSearchParams(hash.slice(cut + 1));
+  const known = Object.hasOwn(PAGES, first) && (first !== "board" || service.wardBoard);
+  const view = known ? first : service.wardBoard ? "board" : "entities";
+  const ward = view === "board" && segments.length ? segments.join("/") : null;
+  return { view, segments, params, ward, key: view === "board" ? `board/${ward}` : view };
+}
+
+function decoded(segment) {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // a malformed %-escape: shown as typed
+  }
+}
+
+function markNavigation(service, view) {
+  for (const link of document.querySelectorAll("nav a")) {
+    if (link.dataset.view === "board") link.parentElement.hidden = !service.wardBoard;
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = `${PAGES[view].title} · Sluice console`;
 }
 
 async function show() {
-  const wanted = route();
-  const key = JSON.stringify(wanted);
-  if (shown === key) return;
-  shown = key;
-  unmount?.();
-  unmount = null;
-  for (const link of document.querySelectorAll("nav a")) {
-    if (link.dataset.view === wanted.view) link.setAttribute("aria-current", "page");
-    else link.removeAttribute("aria-current");
+  let service;
+  try {
+    service = await discover();
+  } catch (error) {
+    current = null;
+    failed(error);
+    return;
   }
-  document.title = `${wanted.view === "operator" ? "Operator" : "Ward board"} · Sluice console`;
+  const wanted = route(service);
+  markNavigation(service, wanted.view);
+  if (!apiKey()) return; // the key dialog is open; it calls show() once it has a key
+  if (current?.key === wanted.key) {
+    current.wanted = wanted;
+    current.page?.route?.(wanted);
+    return;
+  }
+  current?.page?.stop();
+  const mine = { key: wanted.key, wanted, page: null };
+  current = mine;
   main.replaceChildren(h("p", { class: "hint" }, "Loading…"));
   try {
-    unmount = wanted.view === "operator" ? await mountOperator(main) : await mountBoard(main, wanted);
-    if (shown !== key) unmount(); // the address changed while this view was loading
-    else main.querySelector("h1")?.focus({ preventScroll: true });
+    const page = await PAGES[wanted.view].mount(main, wanted, service);
+    if (current !== mine) return page.stop(); // the address changed while this page was loading
+    mine.page = page;
+    if (mine.wanted !== wanted) page.route?.(mine.wanted);
+    main.querySelector("h1")?.focus({ preventScroll: true });
   } catch (error) {
-    shown = null;
+    if (current !== mine) return;
+    current = null;
     if (error instanceof ApiError && error.status === 401) return; // the key dialog is open
-    main.replaceChildren(
-      h("h1", {}, "The console could not load"),
-      h("p", { class: "error", role: "alert" }, explain(error)),
-      h("button", { type: "button", onclick: show }, "Try again"),
-    );
+    failed(error);
   }
 }
 
+function failed(error) {
+  main.replaceChildren(
+    h("h1", { tabindex: "-1" }, "The console could not load"),
+    h("p", { class: "error", role: "alert" }, explain(error)),
+    h("button", { type: "button", onclick: show }, "Try again"),
+  );
+}
+
 function askForKey(reason = "") {
-  unmount?.();
-  unmount = null;
-  shown = null;
+  current?.page?.stop();
+  current = null;
   showConnection("stopped");
   main.replaceChildren(h("p", { class: "hint" }, "Waiting for an API key."));
   forget.hidden = true;
@@ -102,7 +159,7 @@ window.addEventListener("hashchange", show);
 
 if (apiKey()) {
   forget.hidden = false;
-  show();
 } else {
   askForKey();
 }
+show(); // without a key, it only reads what the service offers (for the navigation)

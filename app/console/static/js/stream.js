@@ -15,13 +15,17 @@ export class LogStream {
    * @param {object} options
    * @param {number} options.after - handle events with a larger seq
    * @param {string[]} [options.types] - CloudEvents types to keep (all when empty)
+   * @param {string} [options.entityType] - only this entity type's events
+   * @param {string} [options.entityId] - only events of entities with this id
    * @param {(event: object) => void} options.onEvent
    * @param {(state: string, detail: object) => void} [options.onState]
    *   "connecting", "live", "reconnecting" or "stopped"
    */
-  constructor({ after, types = [], onEvent, onState = () => {} }) {
+  constructor({ after, types = [], entityType = "", entityId = "", onEvent, onState = () => {} }) {
     this.lastSeq = after;
     this.types = types;
+    this.entityType = entityType;
+    this.entityId = entityId;
     this.onEvent = onEvent;
     this.onState = onState;
     this.failures = 0;
@@ -48,6 +52,8 @@ export class LogStream {
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("after", String(this.lastSeq));
     for (const type of this.types) url.searchParams.append("type", type);
+    if (this.entityType) url.searchParams.set("entity_type", this.entityType);
+    if (this.entityId) url.searchParams.set("entity_id", this.entityId);
     url.searchParams.set("access_token", apiKey() || "");
     const socket = new WebSocket(url);
     this.socket = socket;

@@ -1,0 +1,28 @@
+"""Waiting, in a test, for the service to have done what follows from its log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+
+async def caught_up(client: Any, seconds: float = 15.0) -> list[dict[str, Any]]:
+    """Wait until every consumer the service declares (views, actions, webhook dispatch) has
+    handled the whole log, and say how they stand; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = await client.get("/consumers")
+        answer.raise_for_status()
+        consumers = [c for c in answer.json() if c["state"] != "retired"]
+        if all(c["checkpoint"] >= c["head"] and c["state"] == "running" for c in consumers):
+            return list(consumers)
+        failing = [c for c in consumers if c["state"] == "failing"]
+        if failing:
+            raise AssertionError(
+                f"a consumer is failing: {failing[0]['name']}: {failing[0]['error']}"
+            )
+        if time.monotonic() > deadline:
+            behind = [(c["name"], c["state"], c["lag_events"]) for c in consumers]
+            raise AssertionError(f"consumers not caught up after {seconds:g}s: {behind}")
+        await asyncio.sleep(0.05)
