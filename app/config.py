@@ -9,7 +9,9 @@ keeps the name it always had (``SLUICE_`` + the field's alias: ``relay_poll_seco
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ConfigurationError(RuntimeError):
@@ -21,3 +23,9 @@ class SettingsGroup(BaseModel):
     seconds=…)``, ``SLUICE_RELAY_POLL_SECONDS``); the attribute is the name the package uses."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+
+def setting(default: Any, alias: str, description: str, **rules: Any) -> Any:
+    """A group's field: its default, its flat name (``SLUICE_`` + the alias, upper-cased), what
+    it does (the README's settings table shows it), and any rules (``ge=1``, ``pattern=…``)."""
+    return Field(default=default, alias=alias, description=description, **rules)

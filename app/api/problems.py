@@ -144,30 +144,26 @@ async def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResp
         return problem_response(
             request, 400, "malformed-json", "Malformed JSON", "the body is not valid JSON"
         )
-    return problem_response(
-        request,
-        422,
-        "invalid-request",
-        "Invalid request",
-        "; ".join(f"{e['pointer']}: {e['message']}" for e in found)[:500],
-        errors=found,
-    )
+    return _invalid_request(request, 422, found, "{pointer}: {message}")
 
 
 async def _on_invalid_upgrade(websocket: WebSocket, exc: WebSocketRequestValidationError) -> None:
     """A WebSocket's query out of its rules (``?after=-1``): refused before accept with 400
     and the field, not a bare close the client sees as 403."""
     found = _validation_errors(exc)  # type: ignore[arg-type]
-    response = problem_response(
-        None,
-        400,
-        "invalid-request",
-        "Invalid request",
-        "; ".join(f"{e['location']} {e['pointer']}: {e['message']}" for e in found)[:500],
-        errors=found,
-        instance=websocket.url.path,
-    )
+    each = "{location} {pointer}: {message}"
+    response = _invalid_request(None, 400, found, each, instance=websocket.url.path)
     await refuse(websocket.scope, websocket.receive, websocket.send, response)
+
+
+def _invalid_request(
+    request: Request | None, status: int, found: list[dict[str, Any]], each: str, **extensions: Any
+) -> JSONResponse:
+    """The field-level errors in full, and in ``detail`` too (``each`` words one), cut short."""
+    detail = "; ".join(each.format(**error) for error in found)[:500]
+    return problem_response(
+        request, status, "invalid-request", "Invalid request", detail, errors=found, **extensions
+    )
 
 
 async def _on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

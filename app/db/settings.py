@@ -5,45 +5,39 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from app.config import SettingsGroup
+from app.config import SettingsGroup, setting
 
 SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
 
 class DatabaseSettings(SettingsGroup):
-    url: str | None = Field(
-        default=None,
-        alias="database_url",
-        description="PostgreSQL to use (DATABASE_URL). Unset: an embedded server under data_dir.",
+    url: str | None = setting(
+        None,
+        "database_url",
+        "PostgreSQL to use (DATABASE_URL). Unset: an embedded server under data_dir.",
     )
-    data_dir: Path = Field(
-        default=Path(".sluice"), alias="data_dir", description="Embedded PostgreSQL's home."
+    data_dir: Path = setting(Path(".sluice"), "data_dir", "Embedded PostgreSQL's home.")
+    embedded: bool = setting(
+        True,
+        "embedded",
+        "Start an embedded PostgreSQL when DATABASE_URL is unset (false in images).",
     )
-    embedded: bool = Field(
-        default=True,
-        alias="embedded",
-        description="Start an embedded PostgreSQL when DATABASE_URL is unset (false in images).",
-    )
-    pool_min_size: int = Field(
-        default=4, ge=1, alias="pool_min_size", description="Connections kept open."
-    )
-    pool_max_size: int = Field(
-        default=16, ge=1, alias="pool_max_size", description="Connections at most."
-    )
-    timeout_seconds: float = Field(
-        default=5.0,
+    pool_min_size: int = setting(4, "pool_min_size", "Connections kept open.", ge=1)
+    pool_max_size: int = setting(16, "pool_max_size", "Connections at most.", ge=1)
+    timeout_seconds: float = setting(
+        5.0,
+        "db_timeout_seconds",
+        "Longest wait for a database connection; then 503 (e.g. during an outage).",
         gt=0,
-        alias="db_timeout_seconds",
-        description="Longest wait for a database connection; then 503 (e.g. during an outage).",
     )
-    wait_seconds: float = Field(
-        default=60.0,
-        ge=0,
-        alias="db_wait_seconds",
-        description="At start, how long `sluice serve`/`migrate` wait for an unreachable"
+    wait_seconds: float = setting(
+        60.0,
+        "db_wait_seconds",
+        "At start, how long `sluice serve`/`migrate` wait for an unreachable"
         " DATABASE_URL (retrying with backoff, a line per attempt) before giving up.",
+        ge=0,
     )
 
     @field_validator("url")

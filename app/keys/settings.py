@@ -2,44 +2,38 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from app.config import SettingsGroup
+from app.config import SettingsGroup, setting
 from app.keys.material import looks_like_key
 from app.keys.ratelimit import MAX_RATE, MIN_RATE, check_rate
 
 
 class KeySettings(SettingsGroup):
-    admin_key: str | None = Field(
-        default=None,
-        alias="admin_key",
-        description="An admin API key (sk_…) seeded at start; its hash is stored, never the key.",
+    admin_key: str | None = setting(
+        None,
+        "admin_key",
+        "An admin API key (sk_…) seeded at start; its hash is stored, never the key.",
     )
-    rate_limit_per_second: float = Field(
-        default=1000.0,
+    rate_limit_per_second: float = setting(
+        1000.0,
+        "rate_limit_per_second",
+        "Requests per second per API key per process (token bucket); 0: no limit.",
         ge=0,
         le=MAX_RATE,
-        alias="rate_limit_per_second",
-        description="Requests per second per API key per process (token bucket); 0: no limit.",
     )
-    rate_limit_burst: float = Field(
-        default=2000.0,
-        ge=1,
-        alias="rate_limit_burst",
-        description="Requests a key may send at once above its rate.",
+    rate_limit_burst: float = setting(
+        2000.0, "rate_limit_burst", "Requests a key may send at once above its rate.", ge=1
     )
-    auth_failures_per_second: float = Field(
-        default=1.0,
-        ge=MIN_RATE,
-        alias="auth_failures_per_second",
-        description="Unknown or revoked keys one client address may present per second"
+    auth_failures_per_second: float = setting(
+        1.0,
+        "auth_failures_per_second",
+        "Unknown or revoked keys one client address may present per second"
         " (after the burst); beyond, 429 without a lookup.",
+        ge=MIN_RATE,
     )
-    auth_failures_burst: float = Field(
-        default=20.0,
-        ge=1,
-        alias="auth_failures_burst",
-        description="Failed authentications an address may make at once.",
+    auth_failures_burst: float = setting(
+        20.0, "auth_failures_burst", "Failed authentications an address may make at once.", ge=1
     )
 
     @field_validator("admin_key")

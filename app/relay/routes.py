@@ -24,8 +24,12 @@ def _checkpoints(request: Request) -> Checkpoints:
 async def consumer_status(request: Request, name: str) -> ConsumerStatus:
     rows = await _checkpoints(request).status(name)
     if not rows:
-        raise ProblemError(404, "unknown-consumer", "Unknown consumer", f"no consumer {name!r}")
+        raise _unknown_consumer(name)
     return _status(request, rows[0])
+
+
+def _unknown_consumer(name: str) -> ProblemError:
+    return ProblemError(404, "unknown-consumer", "Unknown consumer", f"no consumer {name!r}")
 
 
 def _status(request: Request, row: dict[str, Any]) -> ConsumerStatus:
@@ -93,7 +97,7 @@ async def resume(request: Request, name: ConsumerName) -> ConsumerStatus:
 
 async def _set_paused(request: Request, name: str, paused: bool) -> ConsumerStatus:
     if not await _checkpoints(request).set_paused(name, paused):
-        raise ProblemError(404, "unknown-consumer", "Unknown consumer", f"no consumer {name!r}")
+        raise _unknown_consumer(name)
     return await consumer_status(request, name)
 
 

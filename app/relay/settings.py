@@ -2,45 +2,37 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from app.config import SettingsGroup
+from app.config import SettingsGroup, setting
 
 
 class SequencerSettings(SettingsGroup):
-    batch_size: int = Field(
-        default=5000,
-        ge=1,
-        alias="sequencer_batch_size",
-        description="Outbox rows the sequencer numbers per transaction.",
+    batch_size: int = setting(
+        5000, "sequencer_batch_size", "Outbox rows the sequencer numbers per transaction.", ge=1
     )
 
 
 class ConsumerSettings(SettingsGroup):
-    batch_size: int = Field(
-        default=1000,
-        ge=1,
-        alias="consumer_batch_size",
-        description="Log events a view or action takes per batch at most.",
+    batch_size: int = setting(
+        1000, "consumer_batch_size", "Log events a view or action takes per batch at most.", ge=1
     )
-    min_interval_seconds: float = Field(
-        default=0.01,
-        ge=0,
-        alias="consumer_min_interval_seconds",
-        description="Under load, a consumer caught up with the log starts at most one batch"
+    min_interval_seconds: float = setting(
+        0.01,
+        "consumer_min_interval_seconds",
+        "Under load, a consumer caught up with the log starts at most one batch"
         " per interval, so batches grow instead of multiplying; 0 turns pacing off.",
+        ge=0,
     )
-    backoff_initial_seconds: float = Field(
-        default=0.1,
+    backoff_initial_seconds: float = setting(
+        0.1,
+        "consumer_backoff_initial_seconds",
+        "First retry delay of a failing consumer (then doubles).",
         gt=0,
-        alias="consumer_backoff_initial_seconds",
-        description="First retry delay of a failing consumer (then doubles).",
     )
-    backoff_max_seconds: float = Field(
-        default=30.0,
+    backoff_max_seconds: float = setting(
+        30.0,
+        "consumer_backoff_max_seconds",
+        "Longest retry delay of a failing consumer.",
         gt=0,
-        alias="consumer_backoff_max_seconds",
-        description="Longest retry delay of a failing consumer.",
     )
 
     def backoff(self, attempts: int) -> float:

@@ -2,51 +2,43 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from app.config import SettingsGroup
+from app.config import SettingsGroup, setting
 
 
 class StreamSettings(SettingsGroup):
-    log_buffer_size: int = Field(
-        default=10_000,
-        ge=1,
-        alias="log_buffer_size",
-        description="Recent log events each process keeps in memory.",
+    log_buffer_size: int = setting(
+        10_000, "log_buffer_size", "Recent log events each process keeps in memory.", ge=1
     )
-    max_message_bytes: int = Field(
-        default=64 * 1024,
+    max_message_bytes: int = setting(
+        64 * 1024,
+        "ws_max_message_bytes",
+        "Larger WebSocket messages from a client close it.",
         ge=1024,
-        alias="ws_max_message_bytes",
-        description="Larger WebSocket messages from a client close it.",
     )
-    clients_per_key: int = Field(
-        default=100,
+    clients_per_key: int = setting(
+        100,
+        "ws_clients_per_key",
+        "WebSocket connections one API key may hold per process.",
         ge=1,
-        alias="ws_clients_per_key",
-        description="WebSocket connections one API key may hold per process.",
     )
-    queue_size: int = Field(
-        default=1000,
-        ge=1,
-        alias="ws_queue_size",
-        description="Events queued per WebSocket client at most.",
+    queue_size: int = setting(
+        1000, "ws_queue_size", "Events queued per WebSocket client at most.", ge=1
     )
-    slow_after_seconds: float = Field(
-        default=2.0,
+    slow_after_seconds: float = setting(
+        2.0,
+        "ws_slow_after_seconds",
+        "A client whose queue stays full this long is closed 4008.",
         gt=0,
-        alias="ws_slow_after_seconds",
-        description="A client whose queue stays full this long is closed 4008.",
     )
-    ping_interval_seconds: float = Field(
-        default=20.0,
+    ping_interval_seconds: float = setting(
+        20.0,
+        "ws_ping_interval_seconds",
+        "The server pings WebSocket clients this often.",
         gt=0,
-        alias="ws_ping_interval_seconds",
-        description="The server pings WebSocket clients this often.",
     )
-    ping_timeout_seconds: float = Field(
-        default=20.0,
+    ping_timeout_seconds: float = setting(
+        20.0,
+        "ws_ping_timeout_seconds",
+        "A client that does not answer a ping in time is closed.",
         gt=0,
-        alias="ws_ping_timeout_seconds",
-        description="A client that does not answer a ping in time is closed.",
     )

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from app.config import SettingsGroup
+from app.config import SettingsGroup, setting
 
 
 class ViewSettings(SettingsGroup):
-    cache_size: int = Field(
-        default=100_000,
-        ge=0,
-        alias="view_cache_size",
-        description="View rows each projector keeps in memory.",
+    cache_size: int = setting(
+        100_000, "view_cache_size", "View rows each projector keeps in memory.", ge=0
     )
-    consistency_timeout_seconds: float = Field(
-        default=5.0,
+    consistency_timeout_seconds: float = setting(
+        5.0,
+        "view_consistency_timeout_seconds",
+        "How long ?consistent_with= waits before a 503.",
         gt=0,
-        alias="view_consistency_timeout_seconds",
-        description="How long ?consistent_with= waits before a 503.",
     )

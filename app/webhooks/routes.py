@@ -70,8 +70,13 @@ def _checked_types(types: list[str]) -> list[str]:
 async def _existing(request: Request, webhook_id: uuid.UUID, owner: uuid.UUID | None) -> dict:
     row = await _subscriptions(request).get(webhook_id, owner)
     if row is None:
-        raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     return row
+
+
+def _no_webhook(webhook_id: uuid.UUID) -> ProblemError:
+    """Also what another key's subscription answers: its id tells nothing."""
+    return ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
 
 
 @router.post(
@@ -130,7 +135,7 @@ async def update_webhook(
     changes = {key: value for key, value in changes.items() if value is not None}
     row = await _subscriptions(request).update(webhook_id, owner, changes)
     if row is None:
-        raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     return Webhook.from_row(row)
 
 
@@ -142,7 +147,7 @@ async def update_webhook(
 )
 async def delete_webhook(request: Request, webhook_id: uuid.UUID, owner: Owner) -> Response:
     if not await _subscriptions(request).delete(webhook_id, owner):
-        raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     return Response(status_code=204)
 
 
@@ -156,7 +161,7 @@ async def rotate_secret(request: Request, webhook_id: uuid.UUID, owner: Owner) -
     grace = runtime_of(request.scope).settings.webhooks.secret_grace_seconds
     rotated = await _subscriptions(request).rotate(webhook_id, owner, grace)
     if rotated is None:
-        raise ProblemError(404, "not-found", "Not found", f"no webhook {webhook_id}")
+        raise _no_webhook(webhook_id)
     secret, expires = rotated
     return SecretRotated(secret=secret, previous_secret_expires_at=expires)
 

@@ -2,53 +2,50 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
-from app.config import SettingsGroup
+from app.config import SettingsGroup, setting
 from app.webhooks.schedule import DEFAULT_SCHEDULE, parse_schedule
 
 
 class WebhookSettings(SettingsGroup):
-    allow_private: bool | None = Field(
-        default=None,
-        alias="webhook_allow_private",
-        description="Allow webhook URLs on private/loopback addresses and plain http. "
+    allow_private: bool | None = setting(
+        None,
+        "webhook_allow_private",
+        "Allow webhook URLs on private/loopback addresses and plain http. "
         "Unset: allowed with the embedded database (local use), refused with DATABASE_URL.",
     )
-    timeout_seconds: float = Field(
-        default=10.0,
+    timeout_seconds: float = setting(
+        10.0,
+        "webhook_timeout_seconds",
+        "A delivery attempt's whole time (connect to answer).",
         gt=0,
-        alias="webhook_timeout_seconds",
-        description="A delivery attempt's whole time (connect to answer).",
     )
-    retry_schedule: str = Field(
-        default=DEFAULT_SCHEDULE,
-        alias="webhook_retry_schedule",
-        description="Seconds between attempts after the first, comma-separated; then failed.",
+    retry_schedule: str = setting(
+        DEFAULT_SCHEDULE,
+        "webhook_retry_schedule",
+        "Seconds between attempts after the first, comma-separated; then failed.",
     )
-    secret_grace_seconds: float = Field(
-        default=24 * 3600,
+    secret_grace_seconds: float = setting(
+        24 * 3600,
+        "webhook_secret_grace_seconds",
+        "How long a rotated-out secret keeps signing.",
         ge=0,
-        alias="webhook_secret_grace_seconds",
-        description="How long a rotated-out secret keeps signing.",
     )
-    disable_after_seconds: float = Field(
-        default=5 * 24 * 3600,
+    disable_after_seconds: float = setting(
+        5 * 24 * 3600,
+        "webhook_disable_after_seconds",
+        "A subscription failing this long is disabled.",
         gt=0,
-        alias="webhook_disable_after_seconds",
-        description="A subscription failing this long is disabled.",
     )
-    concurrency: int = Field(
-        default=64,
-        ge=1,
-        alias="webhook_concurrency",
-        description="Delivery attempts in flight per process at most.",
+    concurrency: int = setting(
+        64, "webhook_concurrency", "Delivery attempts in flight per process at most.", ge=1
     )
-    subscription_concurrency: int = Field(
-        default=10,
+    subscription_concurrency: int = setting(
+        10,
+        "webhook_subscription_concurrency",
+        "In-flight attempts per subscription per process at most.",
         ge=1,
-        alias="webhook_subscription_concurrency",
-        description="In-flight attempts per subscription per process at most.",
     )
 
     @field_validator("retry_schedule")
