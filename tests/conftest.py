@@ -6,6 +6,9 @@ much faster than migrating each one and gives every test the exact production sc
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +31,7 @@ from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 from tests.support.own_database import own_database  # noqa: F401 - a fixture for every test
 
 TEMPLATE = "sluice_template"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +45,17 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
         )
     yield server.get_uri("postgres")
+    keep_server_log(server.pgdata / "log")
     server.cleanup()
+
+
+def keep_server_log(log: Path) -> None:
+    """The session server's own log outlives it in test-artifacts/ (git-ignored): when a test
+    sees the server go away, its log says why."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with contextlib.suppress(OSError):
+        shutil.copyfile(log, ARTIFACTS / f"postgres-{worker}.log")
 
 
 @pytest.fixture(scope="session")
