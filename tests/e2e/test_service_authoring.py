@@ -109,6 +109,10 @@ def test_a_new_project_s_own_two_commands_run_it_and_test_it(tmp_path: Path) -> 
         log.close()
     assert postgres_stops(project / ".sluice"), "Ctrl-C must stop the embedded PostgreSQL"
 
+    # Its pytest gets a temporary root of its own: one sharing ours would narrow the folder
+    # our running servers' data sits in (see tests/support/own_database.server_home).
+    env["PYTEST_DEBUG_TEMPROOT"] = str(tmp_path / "temproot")
+    (tmp_path / "temproot").mkdir()
     tested = subprocess.run(
         ["bash", "-c", test], cwd=project, env=env, capture_output=True, text=True, timeout=600
     )

@@ -39,7 +39,7 @@ from app.services.ward import service as ward
 from app.services.ward import service as ward_service
 from app.views.schema import migrations_branch
 from tests.support.auth import AUTH_HEADERS
-from tests.support.own_database import OwnDatabase
+from tests.support.own_database import OwnDatabase, server_home
 from tests.support.receiver import Received
 from tests.support.servers import SluiceProcess, free_port
 from tests.support.sockets import ws_url
@@ -127,7 +127,10 @@ class Chaos:
 
     # -- the run ----------------------------------------------------------------------------------
     async def run(self) -> Findings:
-        database = OwnDatabase(self.workdir / "pg", name="chaos")
+        with server_home("chaos") as home:
+            return await self._run(OwnDatabase(home / "pg", name="chaos"))
+
+    async def _run(self, database: OwnDatabase) -> Findings:
         upgrade(database.url, migrations_branch(ward_service))
         env = {
             "SLUICE_RELAY_POLL_SECONDS": "0.2",

