@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -26,14 +27,15 @@ from app.journal.timed import fire_timer
 from app.keys.bootstrap import prepare_keys
 from app.keys.changes import KeyChanges
 from app.keys.keyring import KeyRing
-from app.keys.scopes import EVENTS_READ
 from app.keys.store import KEYS_CHANNEL, KeyStore
 from app.observe.metrics import Metrics
+from app.public.routes import public_streams
 from app.relay.checkpoints import Checkpoints
 from app.relay.consumer import Consumer, ConsumerWorker
 from app.relay.log import EventLog
 from app.relay.sequencer import Sequencer
 from app.runtime import Runtime, Worker
+from app.sdk.action import Action
 from app.sdk.service import Service
 from app.sdk.view import View
 from app.settings import Settings
@@ -42,6 +44,9 @@ from app.stream.key_watch import SocketKeyWatch
 from app.stream.sockets import OpenSockets
 from app.timers.store import TimerStore
 from app.timers.worker import TimerWorker
+from app.upstream.client import StreamClient
+from app.upstream.source import UpstreamSource
+from app.upstream.worker import SubscriptionWorker
 from app.views.consistency import CheckpointWatch
 from app.views.projector import ViewProjector
 from app.views.queries import ViewQueries
@@ -112,12 +117,17 @@ async def build_runtime(
         keys=keys,
         keyring=keyring,
         metrics=metrics,
+        public=public_streams(service, event_log, service_name),
     )
+    _attach_workers(runtime)
+    return runtime
+
+
+def _attach_workers(runtime: Runtime) -> None:
     runtime.workers = _workers(runtime)
     runtime.consumer_names = frozenset(
         worker.name for worker in runtime.workers if isinstance(worker, ConsumerWorker)
     )
-    return runtime
 
 
 async def _keys(
@@ -137,20 +147,9 @@ def _workers(runtime: Runtime) -> list[Worker]:
     hub, leadership, the consumers, then timers, webhook deliveries, keys, housekeeping."""
     settings, listener = runtime.settings, runtime.listener
     background = settings.background
-    consumers = [
-        ConsumerWorker(
-            consumer,
-            checkpoints=runtime.checkpoints,
-            event_log=runtime.log,
-            leadership=runtime.leadership,
-            listener=listener,
-            settings=settings.consumers,
-            worker_settings=background,
-        )
-        for consumer in _consumers(runtime)
-    ]
+    consumers = _consumer_workers(runtime)
     key_changes = KeyChanges(listener, background)
-    key_changes.react(SocketKeyWatch(runtime.keys, runtime.sockets, scope=EVENTS_READ).recheck)
+    key_changes.react(SocketKeyWatch(runtime.keys, runtime.sockets).recheck)
     key_changes.react(runtime.webhooks.disable_revoked_owners)
     return [
         listener,
@@ -181,33 +180,74 @@ def _workers(runtime: Runtime) -> list[Worker]:
     ]
 
 
-def _consumers(runtime: Runtime) -> list[Consumer]:
-    service, settings = runtime.service, runtime.settings
-    views: list[Consumer] = [
-        ViewProjector(
+def _consumer_workers(runtime: Runtime) -> list[ConsumerWorker]:
+    """One worker per consumer: on this service's log, or on another service's stream."""
+    settings = runtime.settings
+    shared: dict[str, Any] = {
+        "checkpoints": runtime.checkpoints,
+        "leadership": runtime.leadership,
+        "listener": runtime.listener,
+        "settings": settings.consumers,
+        "worker_settings": settings.background,
+    }
+    workers: list[ConsumerWorker] = []
+    for consumer, source in _consumers(runtime):
+        if source is None:
+            workers.append(ConsumerWorker(consumer, event_log=runtime.log, **shared))
+        else:
+            upstream = settings.upstream
+            workers.append(
+                SubscriptionWorker(consumer, source=source, upstream_settings=upstream, **shared)
+            )
+    return workers
+
+
+def _consumers(runtime: Runtime) -> list[tuple[Consumer, UpstreamSource | None]]:
+    service, settings, pool = runtime.service, runtime.settings, runtime.pool
+    found: list[tuple[Consumer, UpstreamSource | None]] = []
+    for view in service.view_types.values():
+        source = upstream_source(settings, pool, view)
+        projector = ViewProjector(
             view,
             service,
-            pool=runtime.pool,
+            pool=pool,
             checkpoints=runtime.checkpoints,
-            event_log=runtime.log,
+            event_log=source or runtime.log,  # type: ignore[arg-type]
             cache_size=settings.views.cache_size,
             on_advanced=runtime.checkpoint_watch.note,
         )
-        for view in service.view_types.values()
-    ]
-    actions: list[Consumer] = [
-        ActionConsumer(
+        found.append((projector, source))
+    found.append((WebhookDispatcher(pool, runtime.checkpoints), None))
+    for action in service.action_types.values():
+        source = upstream_source(settings, pool, action)
+        consumer = ActionConsumer(
             action,
             service,
-            pool=runtime.pool,
+            pool=pool,
             runner=runtime.runner,
             checkpoints=runtime.checkpoints,
-            event_log=runtime.log,
-            timers=TimerStore(runtime.pool),
+            event_log=source or runtime.log,  # type: ignore[arg-type]
+            timers=TimerStore(pool),
         )
-        for action in service.action_types.values()
-    ]
-    return [*views, WebhookDispatcher(runtime.pool, runtime.checkpoints), *actions]
+        found.append((consumer, source))
+    return found
+
+
+def upstream_source(
+    settings: Settings, pool: AsyncConnectionPool, consumer: View | Action
+) -> UpstreamSource | None:
+    """Where a consumer fed by another service's stream reads it; None for the local log."""
+    subscription = consumer.source
+    if subscription is None:
+        return None
+    client = StreamClient(
+        subscription.service,
+        subscription.stream,
+        settings.upstreams.get(subscription.service),
+        settings.upstream,
+    )
+    handled = frozenset(event_type.event_type for event_type in consumer.handlers)
+    return UpstreamSource(subscription, handled, client, pool)
 
 
 def _rebuild(
@@ -217,12 +257,13 @@ def _rebuild(
     event_log: EventLog,
     view: View,
 ) -> ViewRebuild:
+    source = upstream_source(settings, pool, view)
     return ViewRebuild(
         view,
         conninfo=conninfo,
         pool=pool,
         checkpoints=Checkpoints(pool),
-        event_log=event_log,
+        event_log=source or event_log,  # type: ignore[arg-type]
         log_types=event_log.service.log_types(view.handlers),
         batch_size=settings.consumers.batch_size,
     )
@@ -242,6 +283,11 @@ async def prepare_storage(runtime: Runtime) -> None:
         for view in runtime.service.view_types.values():
             await ensure_table(conn, view)
     for worker in runtime.workers:
-        if isinstance(worker, ConsumerWorker):
+        if isinstance(worker, SubscriptionWorker):
+            consumer, upstream = worker.consumer, worker.source.subscription.upstream
+            await runtime.checkpoints.register_upstream(
+                consumer.name, consumer.kind, upstream, consumer.start_from
+            )
+        elif isinstance(worker, ConsumerWorker):
             consumer = worker.consumer
             await runtime.checkpoints.register(consumer.name, consumer.kind, consumer.start_from)

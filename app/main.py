@@ -34,6 +34,7 @@ from app.keys.routes import router as keys_router
 from app.keys.scopes import ADMIN, EVENTS_READ, WEBHOOKS_MANAGE
 from app.observe.health import router as health_router
 from app.observe.metrics import router as metrics_router
+from app.public.routes import add_stream_routes
 from app.relay.routes import router as consumers_router
 from app.sdk.service import Service, load_service
 from app.settings import Settings, get_settings
@@ -102,6 +103,7 @@ def _add_routes(app: FastAPI, service: Service, service_name: str) -> None:
     app.include_router(keys_router, dependencies=[require(ADMIN)])
     add_entity_routes(app.router, service, service_name)
     add_view_routes(app.router, service)
+    add_stream_routes(app.router, service)
     app.mount("/console", console_files(), name="console")  # public: the page asks for a key
 
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from app.keys.keyring import KeyRing
     from app.keys.store import KeyStore
     from app.observe.metrics import Metrics
+    from app.public.reader import PublicStream
     from app.relay.checkpoints import Checkpoints
     from app.relay.log import EventLog
     from app.relay.sequencer import Sequencer
@@ -78,6 +79,8 @@ class Runtime:
     keys: KeyStore
     keyring: KeyRing
     metrics: Metrics
+    # public streams other services read, by id
+    public: dict[str, PublicStream] = field(default_factory=dict)
     # every background worker, in the order they start (the data's path); stopped reversed
     workers: list[Worker] = field(default_factory=list)
     consumer_names: frozenset[str] = frozenset()  # what this service declares; others: retired

@@ -34,6 +34,7 @@ from app.journal.settings import CommandSettings
 from app.keys.settings import KeySettings
 from app.relay.settings import ConsumerSettings, SequencerSettings
 from app.stream.settings import StreamSettings
+from app.upstream.settings import UpstreamEndpoint, UpstreamSettings, endpoints_from
 from app.views.settings import ViewSettings
 from app.webhooks.settings import WebhookSettings
 
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
     views: ViewSettings = ViewSettings()
     stream: StreamSettings = StreamSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    # The services whose public streams this one reads: SLUICE_UPSTREAM_<SERVICE>_URL / _KEY.
+    upstreams: dict[str, UpstreamEndpoint] = Field(default_factory=dict)
 
     GROUPS: ClassVar[tuple[str, ...]] = (
         "database",
@@ -80,6 +84,7 @@ class Settings(BaseSettings):
         "views",
         "stream",
         "webhooks",
+        "upstream",
     )
 
     @classmethod
@@ -125,6 +130,7 @@ class Settings(BaseSettings):
     def flat(self) -> dict[str, Any]:
         """Every value by its flat name."""
         values: dict[str, Any] = {name: getattr(self, name) for name in TOP_LEVEL}
+        values["upstreams"] = self.upstreams
         for group_name in self.GROUPS:
             group: SettingsGroup = getattr(self, group_name)
             for attribute, info in type(group).model_fields.items():
@@ -189,6 +195,9 @@ class FlatEnvironment(PydanticBaseSettingsSource):
                 if name in environment:
                     found[flat] = environment[name]
                     break
+        endpoints = endpoints_from(environment)
+        if endpoints:
+            found["upstreams"] = endpoints
         return found
 
 

@@ -62,6 +62,10 @@ class ActionConsumer:
     ) -> None:
         self.action = action
         self.name = action.name
+        # Commands it sends are keyed by the source event: {action}:{event_id} for this
+        # service's events, {action}:{service}:{event_id} for another service's.
+        source = action.source
+        self.key_prefix = action.name if source is None else f"{action.name}:{source.service}"
         self.log_types = service.log_types(action.handlers)
         self.start_from = action.start_from
         self.pool = pool
@@ -91,7 +95,7 @@ class ActionConsumer:
     async def _handle(self, logged: LoggedEvent) -> None:
         effects: list[ActionEffect] = self.action.effects(logged.event, logged.meta)
         for index, effect in enumerate(effects):
-            key = command_key(self.name, logged.meta.event_id, index)
+            key = command_key(self.key_prefix, logged.meta.event_id, index)
             if isinstance(effect, Send):
                 await self._send(effect, key, logged)
             elif isinstance(effect, Timer):

@@ -20,9 +20,8 @@ def add_commands(commands: Any) -> None:
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key and print it (once)")
     create.add_argument("--name", required=True, help="who or what uses the key")
-    create.add_argument(
-        "--scopes", required=True, help=f"comma-separated, of: {', '.join(ALL_SCOPES)}"
-    )
+    known = f"{', '.join(ALL_SCOPES)}, streams:read:<stream id>"
+    create.add_argument("--scopes", required=True, help=f"comma-separated, of: {known}")
     create.add_argument("--rate-limit", type=float, help="requests/s for this key; 0: none")
     listing = key_commands.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--all", action="store_true", help="revoked keys too")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, StrictFloat
 
 from app.api.problems import ProblemError, problem_responses
 from app.keys.ratelimit import MAX_RATE, MIN_RATE
-from app.keys.scopes import Scope
+from app.keys.scopes import ONE_STREAM, Scope, parse_scopes
 from app.keys.store import KeyInfo
 from app.runtime import RuntimeDep
 
@@ -27,7 +27,11 @@ RateLimit = (
 
 class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="Who or what uses the key.")
-    scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
+    scopes: list[Scope | Annotated[str, Field(pattern=ONE_STREAM.pattern)]] = Field(
+        min_length=1,
+        max_length=100,
+        description="What the key may do; streams:read:<stream id> reads one public stream.",
+    )
     rate_limit_per_second: RateLimit | None = Field(  # a number: false or "5" is refused
         default=None,
         description="This key's own limit in requests/s: 0 (none), or 0.01 to 1,000,000;"
@@ -62,7 +66,7 @@ class KeyCreated(KeyPublic):
     responses=problem_responses(422),
 )
 async def create_key(runtime: RuntimeDep, body: KeyCreate) -> KeyCreated:
-    scopes = tuple(scope.value for scope in Scope if scope in body.scopes)
+    scopes = parse_scopes([str(scope) for scope in body.scopes])
     info, key = await runtime.keys.create(body.name, scopes, rate_limit=body.rate_limit_per_second)
     return KeyCreated(**asdict(info), key=key)
 

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.keys.material import key_hash, key_hint, new_key
+from app.keys.scopes import grants
 
 KEYS_CHANNEL = "sluice_keys"
 PUBLIC_COLUMNS = "id, hint, name, scopes, rate_limit_per_second, origin, created_at, revoked_at"
@@ -65,7 +66,7 @@ class Principal:
     rate_limit_per_second: float | None
 
     def allows(self, scope: str) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
+        return grants(self.scopes, scope)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,36 @@ VALUES (%(name)s, %(kind)s, CASE WHEN %(from_now)s THEN {HEAD_SEQ} ELSE 0 END)
 ON CONFLICT (name) DO NOTHING
 """
 
+# A consumer of another service's stream: its position is the producer's seq. "now" cannot be
+# known until the producer answers, so it waits for the head (``start_at_head``).
+REGISTER_UPSTREAM = """
+INSERT INTO checkpoints (name, kind, position, upstream, waiting_for_head)
+VALUES (%(name)s, %(kind)s, 0, %(upstream)s, %(from_now)s)
+ON CONFLICT (name) DO UPDATE SET upstream = excluded.upstream
+"""
+
+START_AT_HEAD = """
+UPDATE checkpoints SET position = %(head)s, waiting_for_head = false, updated_at = now()
+WHERE name = %(name)s AND waiting_for_head
+"""
+
+UPSTREAM_REACHED = """
+UPDATE checkpoints
+SET upstream_head = %(head)s, upstream_error = NULL, upstream_failing_since = NULL,
+    upstream_caught_up_at = CASE WHEN %(caught_up)s THEN now() ELSE upstream_caught_up_at END
+WHERE name = %(name)s
+"""
+
+UPSTREAM_FAILED = """
+UPDATE checkpoints
+SET upstream_error = %(error)s, upstream_failing_since = COALESCE(upstream_failing_since, now())
+WHERE name = %(name)s
+"""
+
+UPSTREAM_PROGRESS = """
+SELECT position, paused, waiting_for_head FROM checkpoints WHERE name = %(name)s
+"""
+
 CLAIM = """
 SELECT position, generation, paused FROM checkpoints WHERE name = %(name)s FOR UPDATE
 """
@@ -67,14 +97,25 @@ INSERT INTO parked_events (consumer, seq, event_id, error)
 SELECT %(name)s, seq, event_id, %(error)s FROM events WHERE seq = %(seq)s
 ON CONFLICT DO NOTHING
 """
+# An upstream event is not in this service's log: parked by its seq (the producer's) alone.
+PARK_UPSTREAM = """
+INSERT INTO parked_events (consumer, seq, event_id, error)
+VALUES (%(name)s, %(seq)s, NULL, %(error)s)
+ON CONFLICT DO NOTHING
+"""
 
 STATUS = f"""
 SELECT c.name, c.kind, c.position, c.paused, c.leader, c.failing_seq, c.error,
        c.failing_since, c.attempts, c.updated_at, c.generation, c.rebuild_state,
        c.rebuild_position, c.rebuild_error, c.rebuild_started_at, c.rebuilt_at,
-       head.seq AS head,
-       COALESCE(EXTRACT(EPOCH FROM now() - (
-           SELECT recorded_at FROM events WHERE seq = c.position + 1)), 0) AS lag_seconds,
+       c.upstream, c.upstream_error, c.upstream_failing_since, c.waiting_for_head,
+       CASE WHEN c.upstream IS NULL THEN head.seq
+            ELSE GREATEST(COALESCE(c.upstream_head, 0), c.position) END AS head,
+       CASE WHEN c.upstream IS NULL THEN COALESCE(EXTRACT(EPOCH FROM now() - (
+           SELECT recorded_at FROM events WHERE seq = c.position + 1)), 0)
+            WHEN COALESCE(c.upstream_head, 0) <= c.position THEN 0
+            ELSE COALESCE(EXTRACT(EPOCH FROM now() - c.upstream_caught_up_at), 0)
+       END AS lag_seconds,
        (SELECT count(*) FROM parked_events p WHERE p.consumer = c.name) AS parked
 FROM checkpoints c, (SELECT {HEAD_SEQ} AS seq) AS head
 WHERE %(name)s::text IS NULL OR c.name = %(name)s
@@ -114,6 +155,35 @@ class Checkpoints:
         async with self.pool.connection() as conn:
             await conn.execute(REGISTER, params)
 
+    async def register_upstream(
+        self, name: str, kind: str, upstream: str, start_from: str = "beginning"
+    ) -> None:
+        params = {"name": name, "kind": kind, "upstream": upstream, "from_now": start_from == "now"}
+        async with self.pool.connection() as conn:
+            await conn.execute(REGISTER_UPSTREAM, params)
+
+    async def upstream_progress(self, name: str) -> tuple[int, bool, bool]:
+        """Where an upstream consumer is, whether it is paused, and whether it still waits
+        to learn the producer's head (registered to start "now")."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(UPSTREAM_PROGRESS, {"name": name})).fetchone()
+        if row is None:
+            raise LookupError(f"no checkpoint for consumer {name!r}")
+        return int(row[0]), bool(row[1]), bool(row[2])
+
+    async def start_at_head(self, name: str, head: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(START_AT_HEAD, {"name": name, "head": head})
+
+    async def upstream_reached(self, name: str, head: int, *, caught_up: bool) -> None:
+        params = {"name": name, "head": head, "caught_up": caught_up}
+        async with self.pool.connection() as conn:
+            await conn.execute(UPSTREAM_REACHED, params)
+
+    async def upstream_failed(self, name: str, error: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(UPSTREAM_FAILED, {"name": name, "error": error[:4000]})
+
     async def record_leader(self, name: str, leader: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(RECORD_LEADER, {"name": name, "leader": leader})
@@ -152,19 +222,20 @@ class Checkpoints:
         """Park the event the consumer is stuck on and move past it; returns its seq."""
         async with self.pool.connection() as conn, conn.transaction():
             cursor = await conn.execute(
-                "SELECT position, failing_seq, error FROM checkpoints WHERE name = %(name)s"
-                " FOR UPDATE",
+                "SELECT position, failing_seq, error, upstream FROM checkpoints"
+                " WHERE name = %(name)s FOR UPDATE",
                 {"name": name},
             )
             row = await cursor.fetchone()
             if row is None:
                 raise LookupError(name)
-            position, failing_seq, error = row
+            position, failing_seq, error, upstream = row
             if failing_seq is None:
                 raise SkipRefused(f"{name} is not failing: there is no event to skip")
             if seq is not None and seq != failing_seq:
                 raise SkipRefused(f"{name} is stuck on seq {failing_seq}, not {seq}")
-            await conn.execute(PARK, {"name": name, "seq": failing_seq, "error": error})
+            park = PARK if upstream is None else PARK_UPSTREAM
+            await conn.execute(park, {"name": name, "seq": failing_seq, "error": error})
             await self.advance(conn, name, max(position, failing_seq))
             await conn.execute("SELECT pg_notify(%s, %s)", [CONTROL_CHANNEL, name])
             return int(failing_seq)

@@ -46,6 +46,13 @@ ORDER BY seq
 LIMIT %(limit)s
 """
 BY_SEQ = f"SELECT {_COLUMNS} FROM events WHERE seq = ANY(%(seqs)s)"
+READ_TYPED = f"""
+SELECT {_COLUMNS}
+FROM events
+WHERE seq > %(after)s AND seq <= %(upto)s AND (entity_type || '.' || type) = ANY(%(types)s)
+ORDER BY seq
+LIMIT %(limit)s
+"""
 
 Row = tuple[Any, ...]  # LOGGED_COLUMNS, in order
 
@@ -115,6 +122,15 @@ class EventLog:
         }
         async with self.pool.connection() as conn:
             return list(await (await conn.execute(READ_RANGE, params)).fetchall())
+
+    async def read_typed(
+        self, after: int, upto: int, limit: int, types: frozenset[str]
+    ) -> list[Row]:
+        """At most ``limit`` events of ``types`` in (after, upto], in seq order (what a
+        public stream reads before it transforms them)."""
+        params = {"after": after, "upto": upto, "limit": limit, "types": sorted(types)}
+        async with self.pool.connection() as conn:
+            return list(await (await conn.execute(READ_TYPED, params)).fetchall())
 
     def decode(self, row: Row) -> LoggedEvent:
         seq, event_id, entity_type, entity_id, version, type_name, schema_version = row[:7]

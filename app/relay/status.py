@@ -19,12 +19,18 @@ class RebuildStatus(BaseModel):
 class ConsumerStatus(BaseModel):
     name: str
     kind: Literal["view", "action", "webhooks"] | str
-    state: Literal["running", "paused", "failing", "retired"] = Field(
+    state: Literal["running", "paused", "failing", "upstream-unavailable", "retired"] = Field(
         description="retired: no longer declared by the service this process runs (its"
         " checkpoint is kept; DELETE /consumers/{name} drops it); lag is not counted."
+        " upstream-unavailable: the producer of its stream cannot be read (upstream_error)."
+    )
+    upstream: str | None = Field(
+        default=None,
+        description="service/stream, for a consumer of another service's public stream: its"
+        " checkpoint and head are then the producer's seqs.",
     )
     checkpoint: int = Field(description="The last seq this consumer has handled.")
-    head: int = Field(description="The log's last seq.")
+    head: int = Field(description="The log's last seq (the producer's, as last seen).")
     lag_events: int
     lag_seconds: float = Field(description="Age of the oldest event not handled yet.")
     leader: str | None = Field(description="host:pid:tag of the process that last led it.")
@@ -35,6 +41,8 @@ class ConsumerStatus(BaseModel):
     parked: int = Field(description="Events an operator skipped.")
     updated_at: datetime
     rebuild: RebuildStatus | None = None
+    upstream_error: str | None = Field(default=None, description="Why the producer cannot be read.")
+    upstream_failing_since: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any], *, retired: bool = False) -> ConsumerStatus:
@@ -44,6 +52,8 @@ class ConsumerStatus(BaseModel):
             state = "paused"
         elif row["failing_seq"] is not None:
             state = "failing"
+        elif row.get("upstream_error"):
+            state = "upstream-unavailable"
         else:
             state = "running"
         rebuild = None
@@ -71,4 +81,7 @@ class ConsumerStatus(BaseModel):
             parked=row["parked"],
             updated_at=row["updated_at"],
             rebuild=rebuild,
+            upstream=row.get("upstream"),
+            upstream_error=row.get("upstream_error"),
+            upstream_failing_since=row.get("upstream_failing_since"),
         )

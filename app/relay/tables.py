@@ -43,6 +43,21 @@ class CheckpointRow(SQLModel, table=True):
     updated_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
     )
+    # A consumer of another service's public stream: "service/stream", and what it last
+    # learned of it. Its position is then the producer's seq.
+    upstream: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    upstream_head: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    upstream_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    upstream_failing_since: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    upstream_caught_up_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    # Registered to start "now" before the producer could be asked where now is.
+    waiting_for_head: bool = Field(
+        sa_column=Column(Boolean, nullable=False, server_default=text("false"))
+    )
 
 
 class ParkedEventRow(SQLModel, table=True):
@@ -52,7 +67,10 @@ class ParkedEventRow(SQLModel, table=True):
 
     consumer: str = Field(sa_column=Column(Text, primary_key=True))
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True))
-    event_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), nullable=False))
+    # The event's id; unknown for an upstream event that could not be read at all.
+    event_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(UUID(as_uuid=True), nullable=True)
+    )
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     parked_at: datetime = Field(
         sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())

@@ -4,6 +4,7 @@ from app.sdk.action import Action
 from app.sdk.entity import Decision, EventSourcedEntity, Reply
 from app.sdk.events import Command, Event, Rejection
 from app.sdk.service import Service
+from app.sdk.streams import PublicEvent, Stream, Subscription
 from app.sdk.timers import CancelTimer, Send, Timer
 from app.sdk.view import EventMeta, View
 
@@ -15,10 +16,13 @@ __all__ = [
     "Event",
     "EventMeta",
     "EventSourcedEntity",
+    "PublicEvent",
     "Rejection",
     "Reply",
     "Send",
     "Service",
+    "Stream",
+    "Subscription",
     "Timer",
     "View",
 ]

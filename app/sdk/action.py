@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.sdk.entity import annotation_of
 from app.sdk.events import Event
 from app.sdk.timers import CancelTimer, Send, Timer
 from app.sdk.view import NAME, EventMeta, StartFrom, check_start
+
+if TYPE_CHECKING:
+    from app.sdk.streams import Subscription
 
 ActionEffect = Send | Timer | CancelTimer
 ActionHandler = Callable[[Any, EventMeta], ActionEffect | Sequence[ActionEffect] | None]
@@ -38,11 +41,19 @@ class ActionRoute:
 
 
 class Action:
-    def __init__(self, name: str, *, start_from: StartFrom, description: str = "") -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        start_from: StartFrom,
+        description: str = "",
+        source: Subscription | None = None,
+    ) -> None:
         if not NAME.match(name):
             raise ValueError(f"action name {name!r}: lowercase letters, digits and '-'")
         self.name = name
         self.start_from = check_start(f"action {name}", start_from)
+        self.source = source  # None: this service's log; else another service's stream
         self.description = description
         self.handlers: dict[type[Event], ActionRoute] = {}
 

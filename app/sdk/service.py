@@ -13,6 +13,7 @@ from app.config import ConfigurationError
 from app.sdk.action import Action
 from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Event
+from app.sdk.streams import PublicEvent, Stream, Subscription
 from app.sdk.view import View
 
 
@@ -23,12 +24,14 @@ class Service:
     views: Iterable[View] = ()
     actions: Iterable[Action] = ()
     description: str = ""
+    streams: Iterable[Stream] = ()  # what other services may read of this one
     # The folder of the service's own migration history (its views' tables), if it keeps one:
     # `sluice migrations new "…"` writes there, `sluice migrate` runs it with Sluice's.
     migrations: Path | None = None
     _entities: dict[str, EventSourcedEntity] = field(init=False, repr=False)
     _views: dict[str, View] = field(init=False, repr=False)
     _actions: dict[str, Action] = field(init=False, repr=False)
+    _streams: dict[str, Stream] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._entities = _by_name("entity", self.name, self.entities)
@@ -40,12 +43,36 @@ class Service:
         if clash:
             raise ValueError(f"service {self.name}: {sorted(clash)} is both a view and an action")
         for consumer in (*self._views.values(), *self._actions.values()):
-            for event_type in consumer.handlers:
+            self._check_consumer(consumer)
+        self._streams = {}
+        for stream in self.streams:
+            if stream.id in self._streams:
+                raise ValueError(f"service {self.name}: stream {stream.id!r} declared twice")
+            self._streams[stream.id] = stream
+            for event_type in stream.handlers:
                 if not self.owners_of(event_type):
                     raise ValueError(
-                        f"service {self.name}: {consumer.name} handles {event_type.__name__}, "
-                        "which no entity of the service emits"
+                        f"service {self.name}: stream {stream.id} publishes from"
+                        f" {event_type.__name__}, which no entity of the service emits"
                     )
+
+    def _check_consumer(self, consumer: View | Action) -> None:
+        """A consumer of this service's log handles events its entities emit; one whose
+        source is another service's stream handles that stream's public events."""
+        source: Subscription | None = consumer.source
+        for event_type in consumer.handlers:
+            if source is not None:
+                source.knows(event_type)
+            elif issubclass(event_type, PublicEvent):
+                raise ValueError(
+                    f"service {self.name}: {consumer.name} handles the public event"
+                    f" {event_type.__name__}: give it the subscription as its source="
+                )
+            elif not self.owners_of(event_type):
+                raise ValueError(
+                    f"service {self.name}: {consumer.name} handles {event_type.__name__}, "
+                    "which no entity of the service emits"
+                )
 
     @property
     def entity_types(self) -> Mapping[str, EventSourcedEntity]:
@@ -58,6 +85,19 @@ class Service:
     @property
     def action_types(self) -> Mapping[str, Action]:
         return self._actions
+
+    @property
+    def stream_types(self) -> Mapping[str, Stream]:
+        return self._streams
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        """The other services' streams this one reads (each once, in declaration order)."""
+        found: dict[int, Subscription] = {}
+        for consumer in (*self._views.values(), *self._actions.values()):
+            if consumer.source is not None:
+                found.setdefault(id(consumer.source), consumer.source)
+        return list(found.values())
 
     def owners_of(self, event_type: type[Event]) -> list[EventSourcedEntity]:
         """The entities that emit this event class (usually one)."""

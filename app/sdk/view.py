@@ -29,13 +29,16 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from sqlalchemy import Table
 from sqlmodel import SQLModel
 
 from app.sdk.entity import annotation_of
 from app.sdk.events import Event
+
+if TYPE_CHECKING:
+    from app.sdk.streams import Subscription
 
 R = TypeVar("R", bound=SQLModel)
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
@@ -88,6 +91,7 @@ class View(Generic[R]):
         sort: Sequence[str] = (),
         description: str = "",
         start_from: StartFrom = "beginning",
+        source: Subscription | None = None,
     ) -> None:
         if not NAME.match(name):
             raise ValueError(f"view name {name!r}: lowercase letters, digits and '-'")
@@ -112,6 +116,9 @@ class View(Generic[R]):
         self.description = description
         # A view is the fold of the log: a new one starts from the beginning unless told.
         self.start_from = check_start(f"view {name}", start_from)
+        # Where its events come from: this service's log (None), or another service's public
+        # stream. One source per view, so one cursor moves with the rows (exactly once).
+        self.source = source
         self.handlers: dict[type[Event], ViewHandler] = {}
 
     def handles(self, handler: RowHandler | None = None, *, key: KeyOf = entity_key) -> Any:

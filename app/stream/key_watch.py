@@ -19,10 +19,9 @@ log = logging.getLogger("sluice.stream")
 
 
 class SocketKeyWatch:
-    def __init__(self, store: KeyStore, sockets: OpenSockets, *, scope: str) -> None:
+    def __init__(self, store: KeyStore, sockets: OpenSockets) -> None:
         self.store = store
         self.sockets = sockets
-        self.scope = scope
 
     async def recheck(self) -> int:
         """Close the sockets whose key may no longer read the stream; returns how many."""
@@ -33,9 +32,9 @@ class SocketKeyWatch:
         closed = 0
         for subscription in open_now:
             principal = active.get(subscription.key_id)  # type: ignore[arg-type]
-            if principal is None or not principal.allows(self.scope):
+            if principal is None or not principal.allows(subscription.scope):
                 subscription.end(KEY_REVOKED)
                 closed += 1
         if closed:
-            log.info("closed %d WebSocket(s) whose key was revoked or lost %s", closed, self.scope)
+            log.info("closed %d WebSocket(s) whose key was revoked or lost its scope", closed)
         return closed

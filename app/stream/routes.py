@@ -76,13 +76,13 @@ async def stream_events(
     """Protocol: openapi/asyncapi.yaml."""
     key_id = principal_of(websocket.scope).key_id  # type: ignore[union-attr]
     if runtime.sockets.full_for(key_id):
-        await _refuse(websocket, _too_many(websocket, runtime.sockets.per_key))
+        await refuse_socket(websocket, too_many_sockets(websocket, runtime.sockets.per_key))
         return
     try:  # before accepting: a socket that cannot know the head is refused, not half-opened
         head = await runtime.hub.attach()
     except OUTAGE_ERRORS as error:
         log.warning("WebSocket refused: database unavailable (%s)", error)
-        await _refuse(websocket, _database_down(websocket))
+        await refuse_socket(websocket, database_down(websocket))
         return
     subscription = Subscription(
         websocket=websocket,
@@ -93,10 +93,10 @@ async def stream_events(
         poll_interval=runtime.settings.background.poll_seconds,
         key_id=key_id,
     )
-    await _serve(websocket, runtime, subscription)
+    await serve_socket(websocket, runtime, subscription)
 
 
-async def _serve(websocket: WebSocket, runtime: Runtime, subscription: Subscription) -> None:
+async def serve_socket(websocket: WebSocket, runtime: Runtime, subscription: Subscription) -> None:
     runtime.sockets.add(subscription)
     try:
         await websocket.accept()
@@ -106,11 +106,11 @@ async def _serve(websocket: WebSocket, runtime: Runtime, subscription: Subscript
         runtime.sockets.discard(subscription)
 
 
-async def _refuse(websocket: WebSocket, answer: Response) -> None:
+async def refuse_socket(websocket: WebSocket, answer: Response) -> None:
     await refuse(websocket.scope, websocket.receive, websocket.send, answer)
 
 
-def _too_many(websocket: WebSocket, allowed: int) -> Response:
+def too_many_sockets(websocket: WebSocket, allowed: int) -> Response:
     return problem_response(
         None,
         429,
@@ -122,7 +122,7 @@ def _too_many(websocket: WebSocket, allowed: int) -> Response:
     )
 
 
-def _database_down(websocket: WebSocket) -> Response:
+def database_down(websocket: WebSocket) -> Response:
     return problem_response(
         None,
         503,

@@ -76,6 +76,7 @@ class Subscription:
     _change: SubscribeMessage | None = field(default=None, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     key_id: uuid.UUID | None = None  # the API key that opened it, re-checked when keys change
+    scope: str = "events:read"  # what that key must still hold for the socket to stay open
     _ended: asyncio.Future[int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:

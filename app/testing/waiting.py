@@ -9,12 +9,17 @@ from typing import Any
 
 async def caught_up(client: Any, seconds: float = 15.0) -> list[dict[str, Any]]:
     """Wait until every consumer the service declares (views, actions, webhook dispatch) has
-    handled the whole log, and say how they stand; fail after ``seconds``."""
+    handled the whole log, and say how they stand; fail after ``seconds``.
+
+    A consumer of another service's stream counts once its producer can be read: one whose
+    producer is not there (``upstream-unavailable``) is not behind this service's log."""
     deadline = time.monotonic() + seconds
     while True:
         answer = await client.get("/consumers")
         answer.raise_for_status()
-        consumers = [c for c in answer.json() if c["state"] != "retired"]
+        consumers = [
+            c for c in answer.json() if c["state"] not in ("retired", "upstream-unavailable")
+        ]
         if all(c["checkpoint"] >= c["head"] and c["state"] == "running" for c in consumers):
             return list(consumers)
         failing = [c for c in consumers if c["state"] == "failing"]

@@ -315,6 +315,6 @@ def test_the_ward_keeps_its_board_as_the_default_page(
     expect(page.locator("#entity-fields")).to_contain_text("nameAda Lovelace")
     page.get_by_role("link", name="Views").click()
     expect(page.get_by_label("View", exact=True).locator("option")).to_have_text(
-        ["open-alerts", "ward-board"]
+        ["callout-status", "open-alerts", "ward-board"]
     )
     problems.assert_none()

@@ -13,10 +13,11 @@ from sqlalchemy import Column, Integer, MetaData, Table, Text, create_engine, po
 from app.db.migrate import Branch, downgrade, new_revision, upgrade
 from app.db.urls import sqlalchemy_url
 from app.schema import metadata as platform_metadata
+from app.services.outreach import service as outreach_service
 from app.services.ward import service as ward_service
 from app.views.schema import migrations_branch, service_tables
 
-WARD_TABLES = {"view_ward_board", "view_open_alerts"}
+WARD_TABLES = {"view_ward_board", "view_open_alerts", "view_callout_status"}
 
 
 def tables(url: str) -> set[str]:
@@ -54,6 +55,19 @@ def test_platform_and_ward_upgrade_from_empty_match_their_tables_and_downgrade(
     assert drift(empty_database_url, platform_metadata, service_tables(ward_service)) == []
 
     downgrade(empty_database_url, "base", ward)
+    assert tables(empty_database_url) == {"alembic_version"}
+
+
+def test_outreach_keeps_a_history_of_its_own_that_matches_its_tables(
+    empty_database_url: str,
+) -> None:
+    outreach = migrations_branch(outreach_service)
+    assert outreach is not None
+    upgrade(empty_database_url, outreach)
+    assert {"view_callouts", "view_ward_alerts"} <= tables(empty_database_url)
+    assert not WARD_TABLES & tables(empty_database_url)  # the ward's tables are the ward's
+    assert drift(empty_database_url, platform_metadata, service_tables(outreach_service)) == []
+    downgrade(empty_database_url, "base", outreach)
     assert tables(empty_database_url) == {"alembic_version"}
 
 

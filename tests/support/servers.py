@@ -28,9 +28,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_in_thread(app: FastAPI) -> Iterator[str]:
+def uvicorn_in_thread(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """Serve ``app`` on a real socket from a background thread; yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

@@ -19,3 +19,9 @@ NORMAL_VITALS: dict[str, Any] = {
 
 def vitals(**changes: Any) -> dict[str, Any]:
     return {**NORMAL_VITALS, **changes}
+
+
+# NEWS2 11, high risk: what calls the outreach team (2 + 2 + 1 + 2 + 3 + 1).
+DETERIORATING = vitals(
+    respiration_rate=24, spo2=93, systolic_bp=105, pulse=112, consciousness="V", temperature=38.4
+)

@@ -1,0 +1,1 @@
+"""Public streams: what a service offers other services to read (the producer side)."""

@@ -1,0 +1,1 @@
+"""Systems of services that `sluice up` runs together (each a small TOML file)."""

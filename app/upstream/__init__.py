@@ -1,0 +1,1 @@
+"""Subscriptions: this service reading other services' public streams (the consumer side)."""
