@@ -24,6 +24,7 @@ from app.db.migrate import upgrade
 from app.db.urls import with_database
 from app.main import create_app
 from app.sdk.service import Service
+from app.services.outreach import service as outreach_service
 from app.services.ward import service as ward_service
 from app.settings import Settings
 from app.views.schema import migrations_branch
@@ -34,6 +35,7 @@ from tests.support.own_database import (  # noqa: F401 - a fixture for every tes
 )
 
 TEMPLATE = "sluice_template"
+OUTREACH = "sluice_template_outreach"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
@@ -83,10 +85,20 @@ def database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
     yield from _database(pg_admin_url, template=TEMPLATE)
 
 
+@pytest.fixture(scope="session")
+def outreach_template_url(pg_admin_url: str) -> str:
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(OUTREACH)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(OUTREACH)))
+    url = with_database(pg_admin_url, OUTREACH)
+    upgrade(url, migrations_branch(outreach_service))
+    return url
+
+
 @pytest.fixture
-def other_database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
-    """A second service's own database (another fresh one at the latest schema)."""
-    yield from _database(pg_admin_url, template=TEMPLATE)
+def outreach_database_url(pg_admin_url: str, outreach_template_url: str) -> Iterator[str]:
+    """The second sample service's own database: Sluice's tables and outreach's history."""
+    yield from _database(pg_admin_url, template=OUTREACH)
 
 
 def _database(admin_url: str, *, template: str) -> Iterator[str]:

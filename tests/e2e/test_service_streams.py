@@ -15,9 +15,9 @@ PATIENT = "p-17"
 
 
 async def test_a_deteriorating_patient_calls_outreach_and_its_acceptance_reaches_the_ward(
-    tmp_path: Path, database_url: str, other_database_url: str
+    tmp_path: Path, database_url: str, outreach_database_url: str
 ) -> None:
-    with two_services(tmp_path, database_url, other_database_url) as system:
+    with two_services(tmp_path, database_url, outreach_database_url) as system:
         async with system.client(system.ward) as ward, system.client(system.outreach) as outreach:
             assert (await ward.post(f"/entities/patient/{PATIENT}/admit", json=ADMIT)).is_success
             vitals_posted = await ward.post(
@@ -65,9 +65,9 @@ async def _subscriptions_caught_up(
 
 
 async def test_only_public_types_leave_the_ward(
-    tmp_path: Path, database_url: str, other_database_url: str
+    tmp_path: Path, database_url: str, outreach_database_url: str
 ) -> None:
-    with two_services(tmp_path, database_url, other_database_url) as system:
+    with two_services(tmp_path, database_url, outreach_database_url) as system:
         async with system.client(system.ward) as ward:
             await ward.post(f"/entities/patient/{PATIENT}/admit", json=ADMIT)
             await ward.post(f"/entities/patient/{PATIENT}/record-vitals", json=DETERIORATING)
