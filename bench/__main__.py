@@ -11,6 +11,7 @@ BENCHMARKS = {
     "projection": "bench.projection",
     "webhooks": "bench.webhooks",
     "overhead": "bench.overhead",
+    "streams": "bench.streams",
 }
 
 

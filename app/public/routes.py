@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Security, WebSocket
+from fastapi import APIRouter, Query, Request, Response, Security, WebSocket
 from pydantic import BaseModel, Field
+from pydantic_core import to_json
 
 from app.api.problems import ProblemError, problem_response, problem_responses
 from app.db.outages import OUTAGE_ERRORS
 from app.journal.cloudevents import CloudEvent
 from app.keys.auth import api_key, check_scopes, principal_of, require
 from app.keys.scopes import stream_scope
-from app.public.reader import CursorAhead, PublicStream, PublisherFailed
+from app.public.asyncapi import asyncapi_document
+from app.public.reader import CursorAhead, PublicStream, PublisherFailed, StreamPage
 from app.public.socket import StreamSocket
 from app.relay.log import LogFilter
 from app.runtime import Runtime, RuntimeDep, runtime_of
@@ -82,6 +84,14 @@ def add_stream_routes(router: APIRouter, service: Service) -> None:
         response_model=list[StreamInfo],
         dependencies=[_any_key()],
     )
+    router.add_api_route(
+        "/asyncapi.json",
+        _asyncapi_endpoint(service),
+        methods=["GET"],
+        summary="The public streams as an AsyncAPI 3.0 document (their WebSocket channels)",
+        tags=["streams"],
+        dependencies=[_any_key()],
+    )
     for stream in service.stream_types.values():
         _add_stream(router, stream)
     router.add_api_route(
@@ -99,17 +109,26 @@ def _any_key() -> Any:
     return Security(api_key, scopes=["streams:read"])
 
 
+def _asyncapi_endpoint(service: Service) -> Any:
+    async def asyncapi(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+        """The channels of the streams this key may read."""
+        return asyncapi_document(_readable(request, service), runtime.service_name)
+
+    return asyncapi
+
+
+def _readable(request: Request, service: Service) -> list[Stream]:
+    """The streams the caller's key may read; none at all is a 403 naming the scope."""
+    principal = check_scopes(request.scope)
+    readable = [s for s in service.stream_types.values() if principal.allows(stream_scope(s.id))]
+    if service.stream_types and not readable:
+        check_scopes(request.scope, "streams:read")  # the 403 names what is missing
+    return readable
+
+
 def _list_endpoint(service: Service) -> Any:
     async def list_streams(request: Request) -> list[StreamInfo]:
-        principal = check_scopes(request.scope)
-        readable = [
-            describe(stream)
-            for stream in service.stream_types.values()
-            if principal.allows(stream_scope(stream.id))
-        ]
-        if service.stream_types and not readable:
-            check_scopes(request.scope, "streams:read")  # the 403 names what is missing
-        return readable
+        return [describe(stream) for stream in _readable(request, service)]
 
     return list_streams
 
@@ -143,7 +162,7 @@ def _page_endpoint(stream_id: str) -> Any:
             float,
             Query(ge=0, le=MAX_WAIT_SECONDS, description="Caught up? Wait this long for more."),
         ] = 0,
-    ) -> StreamPageOut:
+    ) -> Response:
         reader = runtime.public[stream_id]
         if wait > 0 and upto is None:
             await _wait_beyond(runtime, after, wait)
@@ -157,9 +176,16 @@ def _page_endpoint(stream_id: str) -> Any:
             raise ProblemError(
                 500, "publisher-failed", "The stream cannot be published", str(failed)
             ) from None
-        return StreamPageOut(events=page.events, next_after=page.next_after, head=page.head)
+        return page_response(page)
 
     return read_stream
+
+
+def page_response(page: StreamPage) -> Response:
+    """The page's JSON, each event serialised once by pydantic-core (no response model
+    validation on the way out: a catch-up page holds thousands)."""
+    body = {"events": page.events, "next_after": page.next_after, "head": page.head}
+    return Response(to_json(body), media_type="application/json")
 
 
 async def _wait_beyond(runtime: Runtime, after: int, seconds: float) -> None:

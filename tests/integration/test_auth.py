@@ -160,6 +160,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("GET", "/views/callout-status/{key}"): lambda w: ("/views/callout-status/p1", None),
     ("POST", "/views/callout-status/rebuild"): lambda w: ("/views/callout-status/rebuild", None),
     ("GET", "/streams"): lambda w: ("/streams", None),
+    ("GET", "/asyncapi.json"): lambda w: ("/asyncapi.json", None),
     ("GET", "/streams/alerts"): lambda w: ("/streams/alerts?after=0", None),
 }
 NOT_2XX = {("POST", "/consumers/{name}/skip"): 409, ("GET", "/views/callout-status/{key}"): 404}

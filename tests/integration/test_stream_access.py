@@ -179,3 +179,25 @@ def admin() -> dict[str, str]:
     from tests.support.auth import AUTH_HEADERS
 
     return AUTH_HEADERS
+
+
+async def test_the_asyncapi_document_has_a_channel_per_stream_and_a_message_per_type(
+    client: httpx.AsyncClient,
+) -> None:
+    from app.services.ward.streams import PublicAlertRaised
+
+    reader = await new_key(client, "streams:read:alerts")
+    document = (await client.get("/asyncapi.json", headers=bearer(reader))).json()
+    assert document["asyncapi"].startswith("3.")
+    channel = document["channels"]["stream-alerts"]
+    assert channel["address"] == "/ws/streams/alerts"
+    assert "streams:read:alerts" in channel["description"]
+    assert set(channel["messages"]) == {
+        "ward.AlertRaised.v1",
+        "ward.AlertEscalated.v1",
+        "ward.AlertResolved.v1",
+    }
+    raised = document["components"]["messages"]["ward.AlertRaised.v1"]["payload"]
+    assert raised["properties"]["data"] == PublicAlertRaised.model_json_schema()
+    assert raised["properties"]["type"] == {"const": "ward.AlertRaised"}
+    assert document["operations"]["receive-alerts"]["action"] == "receive"
