@@ -385,3 +385,42 @@ def test_api_docs_render_from_this_origin_only(
     others = [url for url in requested if not url.startswith((server, "data:", "blob:"))]
     assert others == []
     problems.assert_none(allow="cdn.redoc.ly/redoc/logo-mini.svg")
+
+
+def test_the_board_shows_each_patient_s_callout_from_the_outreach_team(
+    tmp_path: Path,
+    database_url: str,
+    outreach_database_url: str,
+    page: Any,
+    problems: PageProblems,
+) -> None:
+    """The callout lives in another service: it reaches the ward through outreach's public
+    stream (the callout-status view), and the card says it."""
+    from playwright.sync_api import expect
+
+    from tests.support.system import two_services
+    from tests.support.ward import DETERIORATING
+
+    with two_services(tmp_path, database_url, outreach_database_url) as system:
+        with httpx.Client(base_url=system.ward, headers=AUTH_HEADERS, timeout=10) as ward:
+            admit(ward, "p1", "Ada Lovelace", "3")
+            open_console(page, system.ward, "board/W1")
+            command(ward, "patient/p1/record-vitals", DETERIORATING)
+        card = page.locator("#card-p1")
+        expect(card.locator(".callout-line")).to_have_text(re.compile("Outreach: outreach called"))
+        with httpx.Client(base_url=system.outreach, headers=AUTH_HEADERS, timeout=10) as outreach:
+            accepted = None
+            for _ in range(100):  # the callout is requested once outreach has read the alert
+                accepted = outreach.post(
+                    "/entities/callout/p1/accept", json={"responder": "Dr Osei"}
+                )
+                if accepted.status_code == 200:
+                    break
+                time.sleep(0.1)
+            assert accepted is not None and accepted.status_code == 200, accepted.text
+        expect(card.locator(".callout-line")).to_have_text(
+            re.compile(r"Outreach: outreach on the way \(Dr Osei\)")
+        )
+        screenshot(page, "console-board-callout.png")
+        page.context.close()  # before the servers stop
+    problems.assert_none()

@@ -7,7 +7,7 @@ export const cardId = (patientId) => `card-${patientId}`;
 export const alertId = (patientId) => `alert-${patientId}`;
 
 /** One patient: bed, name, latest vitals, NEWS2 score and risk (colour and words), sparkline. */
-export function patientCard(row, { onRecordVitals }) {
+export function patientCard(row, { callout, onRecordVitals }) {
   const { band: colour, label } = band(row.news2_score, row.risk);
   const titleId = `${cardId(row.patient_id)}-title`;
   return h(
@@ -29,6 +29,7 @@ export function patientCard(row, { onRecordVitals }) {
     vitalsList(row),
     sparkline(row.recent_scores || []),
     row.alert_risk ? alertLine(row) : null,
+    callout ? calloutLine(callout) : null,
     h(
       "footer",
       {},
@@ -76,6 +77,25 @@ function alertLine(row) {
       ? "escalated, not acknowledged"
       : "not acknowledged";
   return h("p", { class: "alert-line" }, `⚠ Alert open (${words}): ${state}`);
+}
+
+const CALLOUT_WORDS = {
+  requested: "outreach called",
+  accepted: "outreach on the way",
+  arrived: "outreach with the patient",
+  completed: "outreach visit completed",
+  "stood-down": "outreach stood down",
+};
+
+/** The outreach team's callout for this patient, as its public stream told the ward. */
+function calloutLine(callout) {
+  const words = CALLOUT_WORDS[callout.status] || callout.status;
+  const who = callout.responder ? ` (${callout.responder})` : "";
+  return h(
+    "p",
+    { class: "callout-line", dataset: { status: callout.status } },
+    `Outreach: ${words}${who} · ${clock(callout.updated_at)}`,
+  );
 }
 
 /** An open alert, with Acknowledge and Resolve, and its events on demand. */

@@ -27,12 +27,16 @@ export async function mountBoard(main, { ward }) {
   return () => board.stop();
 }
 
+const CALLOUT_POLL_MS = 2000;
+
 class WardBoard {
   constructor(main, ward) {
     this.main = main;
     this.ward = ward;
     this.patients = new Map(); // patient_id -> ward-board row
     this.alerts = new Map(); // patient_id -> open-alerts row
+    this.callouts = new Map(); // patient_id -> callout-status row (from the outreach team)
+    this.calloutTimer = null;
     this.pending = new Map(); // patient_id -> {eventId, alert}: reads owed to the stream
     this.flushing = null;
     this.stream = null;
@@ -53,11 +57,32 @@ class WardBoard {
       onEvent: (event) => this.heard(event),
       onState: showConnection,
     }).start();
+    this.watchCallouts();
   }
 
   stop() {
     this.stream?.stop();
     clearTimeout(this.flushing);
+    clearTimeout(this.calloutTimer);
+    this.calloutTimer = "stopped";
+  }
+
+  /** Callouts change in another service (outreach): they reach the ward's callout-status
+   * view, not its log, so the board asks for them every CALLOUT_POLL_MS. */
+  async watchCallouts() {
+    if (this.calloutTimer === "stopped") return;
+    try {
+      const page = await get(`/views/callout-status${query({ limit: 1000 })}`);
+      const seen = new Map(page.items.map((row) => [row.patient_id, row]));
+      const changed = [...seen].some(([id, row]) => this.callouts.get(id)?.updated_at !== row.updated_at);
+      this.callouts = seen;
+      if (changed) this.redrawCards();
+    } catch {
+      // no callout-status view, or the server is away: the next round asks again
+    }
+    if (this.calloutTimer !== "stopped") {
+      this.calloutTimer = setTimeout(() => this.watchCallouts(), CALLOUT_POLL_MS);
+    }
   }
 
   render(wards) {
@@ -199,7 +224,8 @@ class WardBoard {
 
   // -- drawing -----------------------------------------------------------------------------------
   card(row) {
-    return patientCard(row, { onRecordVitals: (id) => this.forms.choose(id) });
+    const callout = this.callouts.get(row.patient_id);
+    return patientCard(row, { callout, onRecordVitals: (id) => this.forms.choose(id) });
   }
 
   redrawCards() {
