@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.system import System, eventually, row_where, two_services
+from tests.support.system import System, row_where, two_services
+from tests.support.waiting import eventually
 from tests.support.ward import ADMIT, DETERIORATING, vitals
 
 PATIENT = "p-17"
@@ -59,7 +60,7 @@ async def _subscriptions_caught_up(
             status = (await http.get(f"/consumers/{name}")).json()
             return status if status["checkpoint"] == status["head"] > 0 else None
 
-        status = await eventually(probe, what=f"{name} caught up")
+        status = await eventually(probe, 15, f"{name} caught up")
         assert status["upstream"] == upstream
         assert status["state"] == "running" and status["lag_events"] == 0
 

@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from tests.support.auth import AUTH_HEADERS
-from tests.support.system import eventually
 from tests.support.system_processes import (
     Hospital,
     consumer,
@@ -21,6 +20,7 @@ from tests.support.system_processes import (
     outreach_caught_up,
     ward_head,
 )
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(300)
 

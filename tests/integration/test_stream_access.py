@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 from app.main import create_app
 from app.settings import Settings
 from tests.support.servers import uvicorn_in_thread
-from tests.support.system import eventually
+from tests.support.waiting import eventually
 from tests.support.ward import ADMIT, DETERIORATING
 
 PROBLEM = "application/problem+json"
@@ -92,7 +92,7 @@ async def test_pages_resume_from_their_cursor_and_a_long_poll_answers_when_the_l
         page = (await client.get("/streams/alerts", params={"after": 0})).json()
         return page if len(page["events"]) == 5 else None
 
-    whole = await eventually(all_five, what="five alerts on the stream")
+    whole = await eventually(all_five, 15, "five alerts on the stream")
 
     seen, after = [], 0
     while after < whole["head"]:

@@ -14,7 +14,8 @@ from app.settings import Settings
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 from tests.support.servers import free_port, uvicorn_in_thread
 from tests.support.shop import desk, shop_v1, shop_v2
-from tests.support.system import eventually, stream_key
+from tests.support.system import stream_key
+from tests.support.waiting import eventually
 
 STABLE = ("id", "seq", "type", "subject", "source", "schemaversion", "data")
 
@@ -39,7 +40,7 @@ async def test_the_producer_s_internal_event_changes_and_its_stream_does_not(
                 f"/entities/order/{order}/place", json={"item": item, "qty": 2}
             )
             assert placed.status_code == 200, placed.text
-        before = await eventually(lambda: _page_of(http, 2), what="two orders on the stream")
+        before = await eventually(lambda: _page_of(http, 2), 15, "two orders on the stream")
 
     v2 = create_app(settings, service=shop_v2, database_url=database_url)
     async with v2.router.lifespan_context(v2), client(v2) as http:
@@ -47,7 +48,7 @@ async def test_the_producer_s_internal_event_changes_and_its_stream_does_not(
         assert after is not None and public(after) == public(before)
         body = {"product": "scone", "quantity": 3, "gift_wrap": True}
         assert (await http.post("/entities/order/o3/place", json=body)).status_code == 200
-        newest = await eventually(lambda: _page_of(http, 3), what="the v2 order on the stream")
+        newest = await eventually(lambda: _page_of(http, 3), 15, "the v2 order on the stream")
     assert public(newest)[:2] == public(before)
     assert newest["events"][2]["type"] == "shop.OrderPlaced"
     assert newest["events"][2]["data"] == {"item": "scone", "qty": 3}  # nothing private leaks
@@ -89,7 +90,7 @@ async def test_an_unknown_public_type_pins_a_strict_view_until_skipped_and_a_len
                 status = (await http.get("/consumers/strict-orders")).json()
                 return status if status["state"] == "failing" else None
 
-            stuck = await eventually(pinned, what="strict-orders pinned")
+            stuck = await eventually(pinned, 15, "strict-orders pinned")
             assert stuck["failing_seq"] == cancel_seq
             assert "shop.OrderCancelled" in stuck["error"]
             assert (await http.get("/views/strict-orders/o1")).json()["seen"] == 1
@@ -110,4 +111,4 @@ async def _row(http: httpx.AsyncClient, view: str, key: str) -> dict:
         answer = await http.get(f"/views/{view}/{key}")
         return answer.json() if answer.status_code == 200 else None
 
-    return await eventually(there, what=f"{view}/{key}")
+    return await eventually(there, 15, f"{view}/{key}")

@@ -4,9 +4,7 @@ other's database, as `sluice up` wires them."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from app.services.ward import service as ward_service
 from app.settings import Settings
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 from tests.support.servers import free_port, uvicorn_in_thread
+from tests.support.waiting import eventually
 
 T = TypeVar("T")
 
@@ -72,20 +71,6 @@ def two_services(tmp_path: Path, ward_db: str, outreach_db: str, **extra: Any) -
         stack.enter_context(uvicorn_in_thread(ward, ward_port))
         stack.enter_context(uvicorn_in_thread(outreach, outreach_port))
         yield System(ward_url, outreach_url, ward_db, outreach_db)
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T | None]], seconds: float = 15, what: str = "it"
-) -> T:
-    """Ask until ``probe`` gives something (not None); fail after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = await probe()
-        if found is not None:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen in {seconds:g}s")
-        await asyncio.sleep(0.05)
 
 
 async def row_where(

@@ -11,7 +11,8 @@ import httpx
 import psycopg
 
 from tests.support.servers import SluiceProcess, free_port
-from tests.support.system import eventually, stream_key
+from tests.support.system import stream_key
+from tests.support.waiting import eventually
 
 FAST = {
     "SLUICE_LEADER_RETRY_SECONDS": "0.5",
