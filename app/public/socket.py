@@ -11,25 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.public.reader import PublicStream
-from app.stream.subscription import PAGE_SIZE, SLOW_CONSUMER, Closing, Subscription
+from app.stream.entries import LogEntry
+from app.stream.subscription import PAGE_SIZE, Subscription
 
 
 @dataclass(eq=False)
 class StreamSocket(Subscription):
     reader: PublicStream | None = field(default=None)
 
-    async def _produce(self) -> Closing | None:
+    async def _next_page(self) -> tuple[list[LogEntry], int | None]:
         assert self.reader is not None
-        while True:
-            self._apply_change()
-            entries, next_after = await self.reader.entries(self.cursor, PAGE_SIZE)
-            for entry in entries:
-                if self._change is not None:
-                    break
-                if entry.matches(self.wanted) and not await self._enqueue(entry):
-                    return Closing(SLOW_CONSUMER, self.resume_reason("slow-consumer"))
-                self.cursor = entry.seq
-            else:
-                moved, self.cursor = next_after > self.cursor, max(self.cursor, next_after)
-                if not entries and not moved:
-                    await self._wait_for_more()
+        return await self.reader.entries(self.cursor, PAGE_SIZE)

@@ -137,22 +137,27 @@ class Subscription:
     async def _produce(self) -> Closing | None:
         while True:
             self._apply_change()
-            entries = await self._next_page()
-            if not entries:
-                await self._wait_for_more()
-                continue
+            entries, examined = await self._next_page()
             for entry in entries:
                 if self._change is not None:
                     break
                 if entry.matches(self.wanted) and not await self._enqueue(entry):
                     return Closing(SLOW_CONSUMER, self.resume_reason("slow-consumer"))
                 self.cursor = entry.seq
+            else:
+                moved = examined is not None and examined > self.cursor
+                if moved:
+                    self.cursor = examined  # type: ignore[assignment]
+                if not entries and not moved:
+                    await self._wait_for_more()
 
-    async def _next_page(self) -> list[LogEntry]:
+    async def _next_page(self) -> tuple[list[LogEntry], int | None]:
+        """The next entries after the cursor, and the last seq examined for them when that
+        may lie past the last entry (a reader that leaves events out); None: the last entry."""
         entries = self.hub.read_after(self.cursor, PAGE_SIZE)
         if entries is None:
             entries = await self.hub.read_journal(self.cursor, PAGE_SIZE)
-        return entries
+        return entries, None
 
     async def _wait_for_more(self) -> None:
         self._wake.clear()
