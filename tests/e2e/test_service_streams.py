@@ -45,6 +45,23 @@ async def test_a_deteriorating_patient_calls_outreach_and_its_acceptance_reaches
             await row_where(ward, f"/views/callout-status/{PATIENT}", status="stood-down")
 
             await _subscriptions_caught_up(system, outreach, ward)
+            await _rebuilt_from_the_producer(outreach, seen)
+
+
+async def _rebuilt_from_the_producer(outreach: httpx.AsyncClient, seen: dict) -> None:
+    """A view of another service's stream is rebuilt by reading that stream again from 0."""
+    started = await outreach.post("/views/ward-alerts/rebuild")
+    assert started.status_code == 202, started.text
+
+    async def done() -> dict | None:
+        status = (await outreach.get("/consumers/ward-alerts")).json()
+        rebuild = status["rebuild"] or {}
+        assert rebuild.get("state") != "failed", rebuild
+        return status if rebuild.get("state") == "done" else None
+
+    await eventually(done, 30, "ward-alerts rebuilt")
+    row = (await outreach.get(f"/views/ward-alerts/{PATIENT}")).json()
+    assert (row["status"], row["episode"], row["raised_at"]) == ("resolved", 1, seen["raised_at"])
 
 
 async def _subscriptions_caught_up(
