@@ -12,6 +12,7 @@ tests/unit/test_import_graph.py).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
@@ -85,6 +86,8 @@ class Runtime:
     workers: list[Worker] = field(default_factory=list)
     consumer_names: frozenset[str] = frozenset()  # what this service declares; others: retired
     draining: bool = False
+    # set when the process starts to stop: long polls answer at once instead of holding it up
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: bool = False
 
     async def start(self) -> None:

@@ -27,6 +27,7 @@ WEBSOCKET_GOODBYE_SECONDS = 5.0
 
 async def drain(runtime: Runtime) -> None:
     runtime.draining = True  # /readyz answers 503 from now on
+    runtime.stopping.set()  # a stream's long polls answer now, not at their end
     for subscription in runtime.sockets:
         subscription.go_away()
     with contextlib.suppress(TimeoutError):

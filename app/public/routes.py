@@ -7,6 +7,7 @@ is a 404 problem, on a WebSocket too (refused before accept).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -189,11 +190,16 @@ def page_response(page: StreamPage) -> Response:
 
 
 async def _wait_beyond(runtime: Runtime, after: int, seconds: float) -> None:
-    """A long poll: return once the log moves past ``after`` (or the wait is over)."""
+    """A long poll: return once the log moves past ``after``, the wait is over, or the
+    process begins to stop (a reader asks again, of this process's successor)."""
     await runtime.hub.attach()
+    moved = asyncio.create_task(runtime.hub.wait_beyond(after, seconds))
+    stopping = asyncio.create_task(runtime.stopping.wait())
     try:
-        await runtime.hub.wait_beyond(after, seconds)
+        await asyncio.wait([moved, stopping], return_when=asyncio.FIRST_COMPLETED)
     finally:
+        moved.cancel()
+        stopping.cancel()
         runtime.hub.detach()
 
 

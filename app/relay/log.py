@@ -132,6 +132,10 @@ class EventLog:
         async with self.pool.connection() as conn:
             return list(await (await conn.execute(READ_TYPED, params)).fetchall())
 
+    async def close(self) -> None:
+        """Nothing of its own to release (the pool is the process's); a reader of another
+        service's stream has its HTTP client to close, so both answer this."""
+
     def decode(self, row: Row) -> LoggedEvent:
         seq, event_id, entity_type, entity_id, version, type_name, schema_version = row[:7]
         data, metadata, recorded_at = row[7:]

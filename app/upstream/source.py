@@ -48,6 +48,9 @@ class UpstreamSource:
     async def head(self) -> int:
         return await self.client.head()
 
+    async def close(self) -> None:
+        await self.client.close()
+
     async def page(self, name: str, after: int, limit: int, wait: float = 0.0) -> UpstreamPage:
         """The next page for consumer ``name``: what it handles (and what it cannot read)."""
         page = await self.client.page(after, limit, wait=wait)

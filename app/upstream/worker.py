@@ -48,7 +48,7 @@ class SubscriptionWorker(ConsumerWorker):
 
     async def close(self) -> None:
         await super().close()
-        await self.source.client.close()
+        await self.source.close()
 
     async def _batch(self) -> float | None:
         await self._pace()

@@ -102,6 +102,7 @@ class ViewRebuild:
             raise
         finally:
             await self._lock_conn.close()  # releases the rebuild lock
+            await self.event_log.close()  # another service's stream: its HTTP client
 
     async def _catch_up(self, position: int) -> int:
         """Fill the shadow table batch by batch (own transactions) until it nears the head."""

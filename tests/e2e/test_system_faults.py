@@ -113,3 +113,28 @@ async def test_two_consumer_processes_one_leads_and_the_other_takes_over(
         each_applied_once(outreach_database_url, 35)
     finally:
         hospital.close()
+
+
+async def test_a_producer_stopping_answers_its_long_polls_at_once(
+    tmp_path: Path, database_url: str, outreach_database_url: str
+) -> None:
+    """A reader's long poll (up to 30 s) must not hold up a producer's SIGTERM: it is answered
+    (an empty page, the reader asks again), and the process is gone in seconds."""
+    hospital = Hospital(tmp_path, database_url, outreach_database_url, page_size=5)
+    try:
+        ward = hospital.ward()
+        async with httpx.AsyncClient(headers=AUTH_HEADERS, timeout=40) as http:
+            head = (await http.get(f"{ward.url}/streams/alerts")).json()["head"]
+            polling = asyncio.create_task(
+                http.get(f"{ward.url}/streams/alerts", params={"after": head, "wait": 30})
+            )
+            await asyncio.sleep(1)
+            assert not polling.done()
+            started = asyncio.get_running_loop().time()
+            ward.terminate()
+            answer = await asyncio.wait_for(polling, 10)
+            assert answer.status_code == 200 and answer.json()["events"] == []
+            assert await asyncio.to_thread(ward.process.wait, 20) == 0
+            assert asyncio.get_running_loop().time() - started < 10
+    finally:
+        hospital.close()

@@ -27,12 +27,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, with the part of `sluice serve`'s drain a test server needs: another
+    service's long poll is answered when this one stops, instead of holding its thread
+    (and the test) for the poll's whole wait."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        runtime = getattr(self.config.app.state, "runtime", None)
+        if runtime is not None:
+            runtime.stopping.set()
+        await super().shutdown(sockets)
+
+
 @contextmanager
 def uvicorn_in_thread(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """Serve ``app`` on a real socket from a background thread; yields its base URL."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = _Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
