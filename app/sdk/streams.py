@@ -123,6 +123,7 @@ class Subscription:
     ignore_unknown: bool = False
     _types: dict[str, type[PublicEvent]] = field(init=False, repr=False)
     _upcasters: dict[tuple[str, int], Upcaster] = field(init=False, repr=False)
+    _fields: dict[str, frozenset[str]] = field(init=False, repr=False)  # each model's, read once
 
     def __post_init__(self) -> None:
         for what, value in (("name", self.name), ("service", self.service)):
@@ -130,7 +131,7 @@ class Subscription:
                 raise ValueError(f"subscription {value!r}: its {what} is lowercase and '-'")
         if not NAME.match(self.stream):
             raise ValueError(f"subscription {self.name}: stream id {self.stream!r}")
-        self._types, self._upcasters = {}, {}
+        self._types, self._upcasters, self._fields = {}, {}, {}
         for event_type in self.events:
             self.knows(event_type)
 
@@ -145,6 +146,7 @@ class Subscription:
         if known is not None and known is not event_type:
             raise ValueError(f"subscription {self.name}: two models for {event_type.event_type!r}")
         self._types[event_type.event_type] = event_type
+        self._fields[event_type.event_type] = frozenset(event_type.model_fields)
 
     @property
     def types(self) -> Mapping[str, type[PublicEvent]]:
@@ -180,5 +182,5 @@ class Subscription:
             if upcast is None:
                 raise UnknownPublicEvent(f"{self.upstream}: no upcaster for {type_name} v{version}")
             fields, version = upcast(fields), version + 1
-        known = {name: value for name, value in fields.items() if name in model.model_fields}
-        return model.model_validate(known)
+        names = self._fields[type_name]
+        return model.model_validate({k: v for k, v in fields.items() if k in names})

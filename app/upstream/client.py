@@ -17,7 +17,8 @@ from pydantic_core import from_json
 
 from app.upstream.settings import UpstreamEndpoint, UpstreamSettings, variable
 
-Row = tuple[int, dict[str, Any]]  # (the producer's seq, the public CloudEvent as JSON)
+# (the producer's seq, the public CloudEvent as JSON; once decoded, this service's event)
+Row = tuple[int, Any]
 
 
 class UpstreamUnavailable(Exception):

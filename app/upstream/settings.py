@@ -67,5 +67,5 @@ class UpstreamSettings(SettingsGroup):
         gt=0,
     )
     page_size: int = setting(
-        1000, "upstream_page_size", "Public events a subscription reads per request.", ge=1, le=5000
+        5000, "upstream_page_size", "Public events a subscription reads per request.", ge=1, le=5000
     )

@@ -11,7 +11,9 @@ subscription says ``ignore_unknown``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -25,11 +27,11 @@ from app.upstream.client import Row, StreamClient, UpstreamPage
 PARKED = """
 SELECT seq FROM parked_events WHERE consumer = %(name)s AND seq > %(after)s AND seq <= %(upto)s
 """
-CARRIED = {
-    "correlationid": "correlation_id",
-    "causationid": "causation_id",
-    "traceparent": "traceparent",
-}
+CARRIED = (
+    ("correlationid", "correlation_id"),
+    ("causationid", "causation_id"),
+    ("traceparent", "traceparent"),
+)
 
 
 class UpstreamSource:
@@ -44,6 +46,7 @@ class UpstreamSource:
         self.handled = handled  # the public type names the consumer has handlers for
         self.client = client
         self.pool = pool
+        self._bare: Mapping[str, Any] = MappingProxyType({"upstream": subscription.upstream})
 
     async def head(self) -> int:
         return await self.client.head()
@@ -52,10 +55,19 @@ class UpstreamSource:
         await self.client.close()
 
     async def page(self, name: str, after: int, limit: int, wait: float = 0.0) -> UpstreamPage:
-        """The next page for consumer ``name``: what it handles (and what it cannot read)."""
+        """The next page for consumer ``name``: what it handles (and what it cannot read),
+        decoded here already: a page read ahead is decoded while the one before it commits."""
         page = await self.client.page(after, limit, wait=wait)
         rows = await self._wanted(name, after, page.next_after, page.rows)
-        return UpstreamPage(rows, page.next_after, page.head)
+        return UpstreamPage([self._decoded_ahead(row) for row in rows], page.next_after, page.head)
+
+    def _decoded_ahead(self, row: Row) -> Row:
+        """The row with its event decoded, or as it came when it cannot be: ``decode`` then
+        raises for it in its place, so the consumer is pinned on exactly that event."""
+        try:
+            return row[0], self.decode(row)
+        except UndecodableEvent:
+            return row
 
     async def read_range(
         self, name: str, after: int, upto: int, types: frozenset[str] | None = None
@@ -95,6 +107,8 @@ class UpstreamSource:
 
     def decode(self, row: Row) -> LoggedEvent:
         seq, event = row
+        if isinstance(event, LoggedEvent):
+            return event  # decoded when its page was read
         try:
             public = self.subscription.read(
                 str(event["type"]), int(event["schemaversion"]), event["data"]
@@ -112,6 +126,8 @@ class UpstreamSource:
             raise UndecodableEvent(f"{self.subscription.upstream} seq {seq}: {error}") from error
         return LoggedEvent(public, meta)
 
-    def _metadata(self, event: dict[str, Any]) -> dict[str, Any]:
-        carried = {ours: event[theirs] for theirs, ours in CARRIED.items() if event.get(theirs)}
+    def _metadata(self, event: dict[str, Any]) -> Mapping[str, Any]:
+        carried = {ours: value for theirs, ours in CARRIED if (value := event.get(theirs))}
+        if not carried:  # the usual case: one read-only mapping shared by every such event
+            return self._bare
         return {**carried, "upstream": self.subscription.upstream}
