@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 
 from app.background.tasks import cancel_and_wait
 from app.relay.consumer import Consumer, ConsumerWorker
@@ -26,6 +27,7 @@ from app.upstream.source import UpstreamSource
 log = logging.getLogger("sluice.upstream")
 
 STATUS_EVERY_SECONDS = 1.0  # the producer's head is recorded at most this often when healthy
+READ_AHEAD = 2  # pages asked for ahead of the one being applied
 
 
 class SubscriptionWorker(ConsumerWorker):
@@ -43,7 +45,10 @@ class SubscriptionWorker(ConsumerWorker):
         self.source = source
         self.upstream_settings = upstream_settings
         self.unavailable = 0  # consecutive failed asks of the producer
-        self._upstream_prefetch: tuple[int, asyncio.Task[UpstreamPage]] | None = None
+        # Pages read ahead, oldest first, each with the cursor it starts after: while one
+        # page is applied the next READ_AHEAD are on their way (the producer and this service
+        # work at once; one page deep, each mostly waited for the other).
+        self._ahead: deque[tuple[int, asyncio.Task[UpstreamPage]]] = deque()
         self._recorded_at = float("-inf")
 
     async def close(self) -> None:
@@ -68,8 +73,10 @@ class SubscriptionWorker(ConsumerWorker):
         await self._reachable(page, position)
         if page.next_after <= position:
             return 0  # the long poll ended with nothing new
-        if page.next_after < page.head and self.narrow_until <= page.next_after:
-            self._prefetch(page.next_after)
+        if not self._ahead:
+            self._read_ahead_from(page)
+        else:
+            self._continue_ahead()
         if page.next_after >= page.head:
             self.caught_up_at = time.monotonic()
         self.batches += 1
@@ -77,12 +84,11 @@ class SubscriptionWorker(ConsumerWorker):
         return 0
 
     async def _next_page(self, position: int) -> UpstreamPage | None:
-        prefetched, self._upstream_prefetch = self._upstream_prefetch, None
-        if prefetched is not None:
-            start, task = prefetched
+        if self._ahead:
+            start, task = self._ahead.popleft()
             if start == position and self.narrow_until <= position:
                 return await task
-            await cancel_and_wait(task)
+            await self._drop_prefetch()
         limit = 1 if self.narrow_until > position else self.upstream_settings.page_size
         fetch = asyncio.create_task(
             self.source.page(self.name, position, limit, self.upstream_settings.wait_seconds)
@@ -97,18 +103,33 @@ class SubscriptionWorker(ConsumerWorker):
             return None
         return fetch.result()
 
-    def _prefetch(self, after: int) -> None:
-        size = self.upstream_settings.page_size
-        task = asyncio.create_task(self.source.page(self.name, after, size))
-        self._upstream_prefetch = (after, task)
+    def _read_ahead_from(self, page: UpstreamPage) -> None:
+        """Ask for the page after ``page``, unless it was the last or the worker is narrowing
+        in on a failing event (one event at a time)."""
+        more = page.next_after < page.head and self.narrow_until <= page.next_after
+        if more and len(self._ahead) < READ_AHEAD:
+            task = asyncio.create_task(self._page_ahead(page.next_after))
+            self._ahead.append((page.next_after, task))
+
+    async def _page_ahead(self, after: int) -> UpstreamPage:
+        page = await self.source.page(self.name, after, self.upstream_settings.page_size)
+        if self._ahead and self._ahead[-1][0] == after:  # still the newest: chain the next
+            self._read_ahead_from(page)
+        return page
+
+    def _continue_ahead(self) -> None:
+        """The newest page read ahead came back while the queue was full: ask for the one
+        after it now that there is room."""
+        task = self._ahead[-1][1]
+        if task.done() and not task.cancelled() and task.exception() is None:
+            self._read_ahead_from(task.result())
 
     async def _drop_prefetch(self) -> None:
-        """A page read ahead is dropped whenever the local one would be: a lost lead, an
-        outage, a pause, a producer gone, the worker stopping."""
+        """Pages read ahead are dropped whenever the local one would be: a lost lead, an
+        outage, a pause, a producer gone, the worker stopping, a cursor moved."""
         await super()._drop_prefetch()
-        prefetched, self._upstream_prefetch = self._upstream_prefetch, None
-        if prefetched is not None:
-            await cancel_and_wait(prefetched[1])
+        while self._ahead:
+            await cancel_and_wait(self._ahead.popleft()[1])
 
     async def _reachable(self, page: UpstreamPage, position: int) -> None:
         """The producer answered: record its head (at most once a second while healthy)."""
