@@ -63,14 +63,19 @@ def keep_server_log(log: Path) -> None:
         shutil.copyfile(log, ARTIFACTS / f"postgres-{worker}.log")
 
 
+def _migrated_template(admin_url: str, name: str, service: Service) -> str:
+    """A database at the latest schema of Sluice and ``service``, to clone tests' from."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(admin_url, name)
+    upgrade(url, migrations_branch(service))
+    return url
+
+
 @pytest.fixture(scope="session")
 def template_url(pg_admin_url: str) -> str:
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEMPLATE)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    url = with_database(pg_admin_url, TEMPLATE)
-    upgrade(url, migrations_branch(ward_service))
-    return url
+    return _migrated_template(pg_admin_url, TEMPLATE, ward_service)
 
 
 @pytest.fixture
@@ -87,12 +92,7 @@ def database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def outreach_template_url(pg_admin_url: str) -> str:
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(OUTREACH)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(OUTREACH)))
-    url = with_database(pg_admin_url, OUTREACH)
-    upgrade(url, migrations_branch(outreach_service))
-    return url
+    return _migrated_template(pg_admin_url, OUTREACH, outreach_service)
 
 
 @pytest.fixture

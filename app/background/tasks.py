@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 
 
@@ -32,6 +33,18 @@ async def wait_for(event: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await event.wait()
+
+
+async def first_of(*waits: Awaitable[Any]) -> None:
+    """Wait until the first of ``waits`` finishes and cancel the others: a wait cut short by
+    a wake-up (a poll by a notification, a long poll by a stop or an operator's control)."""
+    tasks = [asyncio.ensure_future(wait) for wait in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
 
 
 def describe(error: BaseException) -> str:

@@ -25,6 +25,7 @@ from typing import IO, Any
 import httpx
 
 from app.config import ConfigurationError
+from app.keys.bootstrap import write_secret
 from app.keys.material import new_key
 from app.settings import Settings
 from app.systems.plan import Link, SystemPlan, bundled_system, read_system
@@ -82,11 +83,7 @@ def _kept_key(path: Path, make: Any) -> str:
     """The key kept at ``path`` (mode 0600; its first line), made by ``make()`` the first
     time (what it returns is the file's content)."""
     if not path.exists():
-        content = str(make())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(content + "\n")
+        write_secret(path, str(make()))
     return path.read_text().split()[0]
 
 

@@ -61,10 +61,14 @@ def banner(key: str, path: Path) -> str:
 
 
 def write_key_file(data_dir: Path, key: str) -> Path:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / KEY_FILE
+    return write_secret(data_dir / KEY_FILE, key)
+
+
+def write_secret(path: Path, content: str) -> Path:
+    """``content`` in a file only its owner may read (its folder made if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
-        file.write(key + "\n")
+        file.write(content + "\n")
     os.chmod(path, 0o600)  # an older file may have had looser bits
     return path

@@ -7,7 +7,6 @@ is a 404 problem, on a WebSocket too (refused before accept).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
@@ -16,6 +15,7 @@ from pydantic import BaseModel, Field
 from pydantic_core import to_json
 
 from app.api.problems import ProblemError, problem_response, problem_responses
+from app.background.tasks import first_of
 from app.db.outages import OUTAGE_ERRORS
 from app.journal.cloudevents import CloudEvent
 from app.keys.auth import api_key, check_scopes, principal_of, require
@@ -193,13 +193,9 @@ async def _wait_beyond(runtime: Runtime, after: int, seconds: float) -> None:
     """A long poll: return once the log moves past ``after``, the wait is over, or the
     process begins to stop (a reader asks again, of this process's successor)."""
     await runtime.hub.attach()
-    moved = asyncio.create_task(runtime.hub.wait_beyond(after, seconds))
-    stopping = asyncio.create_task(runtime.stopping.wait())
     try:
-        await asyncio.wait([moved, stopping], return_when=asyncio.FIRST_COMPLETED)
+        await first_of(runtime.hub.wait_beyond(after, seconds), runtime.stopping.wait())
     finally:
-        moved.cancel()
-        stopping.cancel()
         runtime.hub.detach()
 
 

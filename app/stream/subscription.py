@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from app.background.tasks import first_of
 from app.db.outages import OUTAGE_ERRORS
 from app.relay.log import LogFilter
 from app.stream.entries import LogEntry
@@ -161,13 +162,7 @@ class Subscription:
 
     async def _wait_for_more(self) -> None:
         self._wake.clear()
-        waiting = asyncio.create_task(self.hub.wait_beyond(self.cursor, self.poll_interval))
-        woken = asyncio.create_task(self._wake.wait())
-        try:
-            await asyncio.wait([waiting, woken], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting.cancel()
-            woken.cancel()
+        await first_of(self.hub.wait_beyond(self.cursor, self.poll_interval), self._wake.wait())
 
     async def _enqueue(self, entry: LogEntry) -> bool:
         try:

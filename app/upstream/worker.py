@@ -17,7 +17,7 @@ import logging
 import time
 from collections import deque
 
-from app.background.tasks import cancel_and_wait
+from app.background.tasks import cancel_and_wait, first_of
 from app.relay.consumer import Consumer, ConsumerWorker
 from app.relay.sql import CONTROL_CHANNEL
 from app.upstream.client import UpstreamPage, UpstreamUnavailable
@@ -93,15 +93,12 @@ class SubscriptionWorker(ConsumerWorker):
         fetch = asyncio.create_task(
             self.source.page(self.name, position, limit, self.upstream_settings.wait_seconds)
         )
-        control = asyncio.create_task(self._waker.wait())
         try:
-            await asyncio.wait([fetch, control], return_when=asyncio.FIRST_COMPLETED)
+            await first_of(fetch, self._waker.wait())
         finally:
-            control.cancel()
-        if not fetch.done():
-            await cancel_and_wait(fetch)
-            return None
-        return fetch.result()
+            if fetch.cancelled() or not fetch.done():
+                await cancel_and_wait(fetch)  # an operator's control came first
+        return None if fetch.cancelled() else fetch.result()
 
     def _read_ahead_from(self, page: UpstreamPage) -> None:
         """Ask for the page after ``page``, unless it was the last or the worker is narrowing
