@@ -6,6 +6,7 @@ commands ran once each."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -71,7 +72,14 @@ async def test_a_producer_killed_mid_page_and_down_a_while_loses_nothing(
             down = await eventually(unavailable, 30, "upstream-unavailable")
             assert "cannot reach" in down["upstream_error"]
             assert down["upstream_failing_since"] is not None
-            await asyncio.sleep(3)  # down a while: asked again with backoff meanwhile
+
+            async def down_a_while() -> dict | None:  # asked again, with backoff, meanwhile
+                status = await consumer(http, outreach.url, "alert-callouts")
+                since = datetime.fromisoformat(status["upstream_failing_since"])
+                return status if datetime.now(UTC) - since >= timedelta(seconds=3) else None
+
+            still = await eventually(down_a_while, 30, "the producer down for 3 s")
+            assert still["state"] == "upstream-unavailable"
 
             hospital.ward()  # back, on the same port and data
             await deteriorate(http, range(30, 50))
