@@ -97,8 +97,13 @@ async def test_only_public_types_leave_the_ward(
             await ward.post(f"/entities/patient/{PATIENT}/record-vitals", json=vitals())
             await ward.post(f"/entities/alert/{PATIENT}/resolve", json={"note": "better"})
 
-            log = (await ward.get("/events", params={"after": 0, "limit": 1000})).json()
-            head = max(event["seq"] for event in log["events"])
+            async def log_head() -> int | None:
+                # The relay sequences after the command's reply: wait until the resolve is in.
+                log = (await ward.get("/events", params={"after": 0, "limit": 1000})).json()
+                types = [event["type"] for event in log["events"]]
+                return log["events"][-1]["seq"] if "alert.AlertResolved" in types else None
+
+            head = await eventually(log_head, 15, "the resolve sequenced")
             page = (await ward.get("/streams/alerts", params={"after": 0})).json()
 
         assert [e["type"] for e in page["events"]] == ["ward.AlertRaised", "ward.AlertResolved"]
