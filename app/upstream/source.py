@@ -57,7 +57,11 @@ class UpstreamSource:
     async def page(self, name: str, after: int, limit: int, wait: float = 0.0) -> UpstreamPage:
         """The next page for consumer ``name``: what it handles (and what it cannot read),
         decoded here already: a page read ahead is decoded while the one before it commits."""
-        page = await self.client.page(after, limit, wait=wait)
+        return await self.prepared(name, after, await self.client.page(after, limit, wait=wait))
+
+    async def prepared(self, name: str, after: int, page: UpstreamPage) -> UpstreamPage:
+        """``page`` as it came from the producer, kept to what consumer ``name`` reads and
+        decoded (a range read ahead, asked for with ``upto``, is prepared the same way)."""
         rows = await self._wanted(name, after, page.next_after, page.rows)
         return UpstreamPage([self._decoded_ahead(row) for row in rows], page.next_after, page.head)
 

@@ -4,10 +4,11 @@ The consumer runner's rules hold as for the local log (one leader per consumer, 
 event pinned and retried with backoff, pause, skip, a batch's effect and its cursor moved
 together), with the producer's ``seq`` as the cursor, kept in this service's database. What
 differs is where events come from: pages of the producer's stream, asked for with a long
-poll once caught up (the producer answers as soon as its log moves), the next page read while
-this one is applied. A producer that cannot be read (down, refusing the key, no such stream)
-turns the consumer ``upstream-unavailable`` with the reason; it is asked again with backoff and
-the consumer resumes from its cursor: nothing is lost or applied twice.
+poll once caught up (the producer answers as soon as its log moves); behind the head, the
+next few stretches of the log asked for at once while this one is applied. A producer that
+cannot be read (down, refusing the key, no such stream) turns the consumer
+``upstream-unavailable`` with the reason; it is asked again with backoff and the consumer
+resumes from its cursor: nothing is lost or applied twice.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from app.upstream.source import UpstreamSource
 log = logging.getLogger("sluice.upstream")
 
 STATUS_EVERY_SECONDS = 1.0  # the producer's head is recorded at most this often when healthy
-READ_AHEAD = 2  # pages asked for ahead of the one being applied
+READ_AHEAD = 3  # pages asked for ahead of the one being applied
 
 
 class SubscriptionWorker(ConsumerWorker):
@@ -46,10 +47,11 @@ class SubscriptionWorker(ConsumerWorker):
         self.upstream_settings = upstream_settings
         self.unavailable = 0  # consecutive failed asks of the producer
         # Pages read ahead, oldest first, each with the cursor it starts after: while one
-        # page is applied the next READ_AHEAD are on their way (the producer and this service
-        # work at once; one page deep, each mostly waited for the other).
+        # page is applied the next READ_AHEAD are on their way, in flight together.
         self._ahead: deque[tuple[int, asyncio.Task[UpstreamPage]]] = deque()
         self._recorded_at = float("-inf")
+        self._head_seen = 0  # the producer's newest head any page has shown
+        self._ahead_until = 0  # where the newest page asked for ahead ends
 
     async def close(self) -> None:
         await super().close()
@@ -73,10 +75,7 @@ class SubscriptionWorker(ConsumerWorker):
         await self._reachable(page, position)
         if page.next_after <= position:
             return 0  # the long poll ended with nothing new
-        if not self._ahead:
-            self._read_ahead_from(page)
-        else:
-            self._continue_ahead()
+        self._read_ahead(page)
         if page.next_after >= page.head:
             self.caught_up_at = time.monotonic()
         self.batches += 1
@@ -100,26 +99,29 @@ class SubscriptionWorker(ConsumerWorker):
                 await cancel_and_wait(fetch)  # an operator's control came first
         return None if fetch.cancelled() else fetch.result()
 
-    def _read_ahead_from(self, page: UpstreamPage) -> None:
-        """Ask for the page after ``page``, unless it was the last or the worker is narrowing
-        in on a failing event (one event at a time)."""
-        more = page.next_after < page.head and self.narrow_until <= page.next_after
-        if more and len(self._ahead) < READ_AHEAD:
-            task = asyncio.create_task(self._page_ahead(page.next_after))
-            self._ahead.append((page.next_after, task))
+    def _read_ahead(self, page: UpstreamPage) -> None:
+        """Behind the head, ask for the next stretches of the producer's log at once, each
+        as its own range of seqs: the producer's seqs have no gaps, so a range of
+        ``page_size`` seqs fits one page and ends where the next begins. Several requests
+        in flight keep the producer reading its log while this worker decodes and applies
+        (one at a time, each side mostly waited for the other). Not while narrowing in on a
+        failing event: that goes one event at a time."""
+        if self.narrow_until > page.next_after:
+            return
+        self._head_seen = max(self._head_seen, page.head)
+        size = self.upstream_settings.page_size
+        cursor = self._ahead_until if self._ahead else page.next_after
+        while len(self._ahead) < READ_AHEAD and cursor < self._head_seen:
+            upto = min(cursor + size, self._head_seen)
+            task = asyncio.create_task(self._range(cursor, upto))
+            self._ahead.append((cursor, task))
+            cursor = upto
+        self._ahead_until = cursor
 
-    async def _page_ahead(self, after: int) -> UpstreamPage:
-        page = await self.source.page(self.name, after, self.upstream_settings.page_size)
-        if self._ahead and self._ahead[-1][0] == after:  # still the newest: chain the next
-            self._read_ahead_from(page)
-        return page
-
-    def _continue_ahead(self) -> None:
-        """The newest page read ahead came back while the queue was full: ask for the one
-        after it now that there is room."""
-        task = self._ahead[-1][1]
-        if task.done() and not task.cancelled() and task.exception() is None:
-            self._read_ahead_from(task.result())
+    async def _range(self, after: int, upto: int) -> UpstreamPage:
+        size = self.upstream_settings.page_size
+        page = await self.source.client.page(after, size, upto=upto)
+        return await self.source.prepared(self.name, after, page)
 
     async def _drop_prefetch(self) -> None:
         """Pages read ahead are dropped whenever the local one would be: a lost lead, an
