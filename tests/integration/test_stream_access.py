@@ -113,6 +113,32 @@ async def test_pages_resume_from_their_cursor_and_a_long_poll_answers_when_the_l
     assert answer["next_after"] > whole["head"]
 
 
+async def test_ranges_of_seqs_tile_the_stream_as_a_reader_asks_for_them_ahead(
+    client: httpx.AsyncClient,
+) -> None:
+    """A subscription behind the head asks for several ``upto`` ranges at once; each must end
+    exactly at its ``upto`` (filtered events included) so the next begins where it ends."""
+    await alerts_raised(client, patients=4)
+
+    async def all_four() -> dict | None:
+        page = (await client.get("/streams/alerts", params={"after": 0})).json()
+        return page if len(page["events"]) == 4 else None
+
+    whole = await eventually(all_four, 15, "four alerts on the stream")
+    for size in (1, 2, 3, 7):
+        ranges = [(a, min(a + size, whole["head"])) for a in range(0, whole["head"], size)]
+        pages = await asyncio.gather(
+            *(
+                client.get("/streams/alerts", params={"after": a, "upto": b, "limit": size})
+                for a, b in ranges
+            )
+        )
+        tiled = [page.json() for page in pages]
+        assert [page["next_after"] for page in tiled] == [b for _, b in ranges]
+        ids = [event["id"] for page in tiled for event in page["events"]]
+        assert ids == [event["id"] for event in whole["events"]]
+
+
 async def alerts_raised_for(http: httpx.AsyncClient, patient: str) -> None:
     await http.post(f"/entities/patient/{patient}/admit", json=ADMIT)
     await http.post(f"/entities/patient/{patient}/record-vitals", json=DETERIORATING)
