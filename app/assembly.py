@@ -9,6 +9,7 @@ stop in reverse, so nothing runs on a closed pool.
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from app.journal.housekeeping import ExpiredCommandPurger
 from app.journal.repository import Journal
 from app.journal.sql import OUTBOX_CHANNEL
 from app.journal.timed import fire_timer
+from app.kafka.publisher import TopicPublisher
+from app.kafka.topics import TopicWorker
 from app.keys.bootstrap import prepare_keys
 from app.keys.changes import KeyChanges
 from app.keys.keyring import KeyRing
@@ -38,7 +41,7 @@ from app.runtime import Runtime, Worker
 from app.sdk.action import Action
 from app.sdk.service import Service
 from app.sdk.view import View
-from app.settings import Settings
+from app.settings import ConfigurationError, Settings
 from app.stream.hub import LogHub
 from app.stream.key_watch import SocketKeyWatch
 from app.stream.sockets import OpenSockets
@@ -56,6 +59,8 @@ from app.webhooks.deliveries import Deliveries
 from app.webhooks.dispatcher import WebhookDispatcher
 from app.webhooks.pump import DeliveryPump
 from app.webhooks.subscriptions import Subscriptions
+
+log = logging.getLogger("sluice")
 
 
 async def open_pool(settings: Settings, url: str) -> AsyncConnectionPool:
@@ -126,7 +131,9 @@ async def build_runtime(
 def _attach_workers(runtime: Runtime) -> None:
     runtime.workers = _workers(runtime)
     runtime.consumer_names = frozenset(
-        worker.name for worker in runtime.workers if isinstance(worker, ConsumerWorker)
+        worker.name
+        for worker in runtime.workers
+        if isinstance(worker, ConsumerWorker | TopicWorker)
     )
 
 
@@ -180,7 +187,7 @@ def _workers(runtime: Runtime) -> list[Worker]:
     ]
 
 
-def _consumer_workers(runtime: Runtime) -> list[ConsumerWorker]:
+def _consumer_workers(runtime: Runtime) -> list[ConsumerWorker | TopicWorker]:
     """One worker per consumer: on this service's log, or on another service's stream."""
     settings = runtime.settings
     shared: dict[str, Any] = {
@@ -190,16 +197,41 @@ def _consumer_workers(runtime: Runtime) -> list[ConsumerWorker]:
         "settings": settings.consumers,
         "worker_settings": settings.background,
     }
-    workers: list[ConsumerWorker] = []
+    workers: list[ConsumerWorker | TopicWorker] = []
+    topics = settings.kafka.subscribe
     for consumer, source in _consumers(runtime):
         if source is None:
             workers.append(ConsumerWorker(consumer, event_log=runtime.log, **shared))
+        elif source.subscription.upstream in topics:
+            workers.append(topic_worker(runtime, consumer, source))
         else:
             upstream = settings.upstream
             workers.append(
                 SubscriptionWorker(consumer, source=source, upstream_settings=upstream, **shared)
             )
     return workers
+
+
+def topic_worker(runtime: Runtime, consumer: Consumer, source: UpstreamSource) -> TopicWorker:
+    """A consumer of another service's stream that reads it from a Kafka topic
+    (SLUICE_KAFKA_SUBSCRIBE), one consumer group across this service's processes."""
+    settings = runtime.settings
+    if not settings.kafka.bootstrap_servers:
+        raise ConfigurationError(
+            f"SLUICE_KAFKA_SUBSCRIBE reads {source.subscription.upstream} from Kafka, but"
+            " SLUICE_KAFKA_BOOTSTRAP_SERVERS is unset"
+        )
+    return TopicWorker(
+        consumer,
+        events=source,
+        topic=settings.kafka.subscribe[source.subscription.upstream],
+        group=f"{runtime.service_name}.{consumer.name}",
+        kafka=settings.kafka,
+        checkpoints=runtime.checkpoints,
+        settings=settings.consumers,
+        worker_settings=settings.background,
+        listener=runtime.listener,
+    )
 
 
 def _consumers(runtime: Runtime) -> list[tuple[Consumer, UpstreamSource | None]]:
@@ -230,6 +262,41 @@ def _consumers(runtime: Runtime) -> list[tuple[Consumer, UpstreamSource | None]]
             timers=TimerStore(pool),
         )
         found.append((consumer, source))
+    found += [(publisher, None) for publisher in topic_publishers(runtime)]
+    return found
+
+
+def topic_publishers(runtime: Runtime) -> list[TopicPublisher]:
+    """A publisher per stream sent to a Kafka topic (declared on the stream, or by
+    SLUICE_KAFKA_PUBLISH, which wins)."""
+    kafka = runtime.settings.kafka
+    found = []
+    for stream_id, reader in runtime.public.items():
+        topic = kafka.publish.get(stream_id) or reader.stream.topic
+        if topic is None:
+            continue
+        if not kafka.bootstrap_servers:
+            log.warning(
+                "stream %s is published to topic %s, but SLUICE_KAFKA_BOOTSTRAP_SERVERS is"
+                " unset: not publishing it",
+                stream_id,
+                topic,
+            )
+            continue
+        publisher = TopicPublisher(
+            reader,
+            topic,
+            settings=kafka,
+            checkpoints=runtime.checkpoints,
+            backoff=runtime.settings.consumers.backoff,
+        )
+        found.append(publisher)
+    unknown = set(kafka.publish) - set(runtime.public)
+    if unknown:
+        raise ConfigurationError(
+            f"SLUICE_KAFKA_PUBLISH names {', '.join(sorted(unknown))}: this service has no such"
+            f" stream (it has: {', '.join(sorted(runtime.public)) or 'none'})"
+        )
     return found
 
 

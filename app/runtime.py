@@ -90,6 +90,11 @@ class Runtime:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     stopped: bool = False
 
+    def declares(self, consumer: str) -> bool:
+        """Whether a checkpoint is one of this service's consumers' (a Kafka-fed consumer's
+        are one per partition: ``{name}@{partition}``)."""
+        return consumer in self.consumer_names or consumer.rpartition("@")[0] in self.consumer_names
+
     async def start(self) -> None:
         for worker in self.workers:
             worker.start()

@@ -31,6 +31,7 @@ from app.background.settings import WorkerSettings
 from app.config import ConfigurationError, SettingsGroup
 from app.db.settings import DatabaseSettings
 from app.journal.settings import CommandSettings
+from app.kafka.settings import KafkaSettings
 from app.keys.settings import KeySettings
 from app.relay.settings import ConsumerSettings, SequencerSettings
 from app.stream.settings import StreamSettings
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     webhooks: WebhookSettings = WebhookSettings()
     upstream: UpstreamSettings = UpstreamSettings()
+    kafka: KafkaSettings = KafkaSettings()
     # The services whose public streams this one reads: SLUICE_UPSTREAM_<SERVICE>_URL / _KEY.
     upstreams: dict[str, UpstreamEndpoint] = Field(default_factory=dict)
 
@@ -85,6 +87,7 @@ class Settings(BaseSettings):
         "stream",
         "webhooks",
         "upstream",
+        "kafka",
     )
 
     @classmethod

@@ -9,6 +9,7 @@ it is recorded in ``action_rejections`` and the action moves on.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import uuid
@@ -77,6 +78,13 @@ class ActionConsumer:
     def reset(self) -> None:
         """Nothing in memory: an action's effects live in the journal."""
 
+    def for_partition(self, name: str, event_log: Any) -> ActionConsumer:
+        """This action for one partition of a Kafka topic: its own checkpoint (``name``);
+        its commands keep the keys they would have over HTTP (one event, one command)."""
+        consumer = copy.copy(self)
+        consumer.name, consumer.event_log = name, event_log
+        return consumer
+
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
         for row in rows:
             try:
@@ -105,7 +113,7 @@ class ActionConsumer:
 
     @property
     def _owner(self) -> str:
-        return f"action:{self.name}"
+        return f"action:{self.action.name}"
 
     def _metadata(self, logged: LoggedEvent) -> dict[str, Any]:
         return {
@@ -141,7 +149,7 @@ class ActionConsumer:
         self, send: Send, key: str, logged: LoggedEvent, rejection: CommandRejected
     ) -> None:
         params = {
-            "action": self.name,
+            "action": self.action.name,
             "key": key,
             "seq": logged.meta.seq,
             "event_id": logged.meta.event_id,

@@ -1,4 +1,4 @@
-"""The ``sluice`` command: serve, up, migrate, migrations, new, keys, openapi."""
+"""The ``sluice`` command: serve, up, migrate, migrations, new, keys, openapi, kafka-dev."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from app.api.logs import configure_logging
 from app.cli import keys, migrations, new, serve, up
+from app.kafka import devbroker
 from app.settings import ConfigurationError, Settings, get_settings, variable_of
 
 DESCRIPTION = "Sluice: event-sourced services on PostgreSQL. Run one, migrate it, manage its keys."
@@ -19,7 +20,7 @@ Command = Callable[[Settings, argparse.Namespace], int]
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="sluice", description=DESCRIPTION)
     commands = top.add_subparsers(dest="command", required=True)
-    for module in (serve, up, migrations, new, keys):
+    for module in (serve, up, migrations, new, keys, devbroker):
         module.add_commands(commands)
     return top
 

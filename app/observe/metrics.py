@@ -181,7 +181,7 @@ async def read_metrics(request: Request, runtime: RuntimeDep) -> Response:
     await metrics.readings.refresh(
         pool=runtime.pool,
         checkpoints=runtime.checkpoints,
-        declared=runtime.consumer_names,
+        declares=runtime.declares,
         hub=runtime.hub,
         subscriptions=len(runtime.sockets),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -62,7 +62,7 @@ class Readings:
         *,
         pool: AsyncConnectionPool,
         checkpoints: Checkpoints,
-        declared: frozenset[str],
+        declares: Callable[[str], bool],
         hub: LogHub,
         subscriptions: int,
     ) -> None:
@@ -71,7 +71,7 @@ class Readings:
         database_up = True
         try:
             async with asyncio.timeout(DATABASE_READ_SECONDS):
-                consumers = await _consumer_lag(checkpoints, declared)
+                consumers = await _consumer_lag(checkpoints, declares)
                 backlog = await _outbox_backlog(pool)
         except (*OUTAGE_ERRORS, TimeoutError) as error:
             log.warning("metrics: database readings skipped (%s)", type(error).__name__)
@@ -125,14 +125,12 @@ class Readings:
 
 
 async def _consumer_lag(
-    checkpoints: Checkpoints, declared: frozenset[str]
+    checkpoints: Checkpoints, declares: Callable[[str], bool]
 ) -> tuple[ConsumerLag, ...]:
     """Lag as ``GET /consumers`` computes it, so the two never disagree; retired consumers
     (not declared by this service) have none to count."""
     statuses = [
-        ConsumerStatus.from_row(row)
-        for row in await checkpoints.status()
-        if row["name"] in declared
+        ConsumerStatus.from_row(row) for row in await checkpoints.status() if declares(row["name"])
     ]
     return tuple(
         ConsumerLag(status.name, status.kind, status.lag_events, status.lag_seconds)

@@ -75,7 +75,7 @@ class PublicStream:
         if end <= after:
             return StreamPage([], after, head)
         rows = await self.event_log.read_typed(after, end, limit, self.log_types)
-        events = [event for row in rows if (event := self._published(row)) is not None]
+        events = [event for row in rows if (event := self.published(row)) is not None]
         next_after = rows[-1][0] if len(rows) == limit else end
         return StreamPage(events, next_after, head)
 
@@ -84,7 +84,7 @@ class PublicStream:
         page = await self.page(after, limit)
         return [public_entry(self.stream.id, event) for event in page.events], page.next_after
 
-    def _published(self, row: Row) -> PublicCloudEvent | None:
+    def published(self, row: Row) -> PublicCloudEvent | None:
         try:
             logged: LoggedEvent = self.event_log.decode(row)
             public = self.stream.publish(logged.event, logged.meta)

@@ -184,6 +184,15 @@ class Checkpoints:
         async with self.pool.connection() as conn:
             await conn.execute(UPSTREAM_FAILED, {"name": name, "error": error[:4000]})
 
+    async def broker_reached(self, name: str) -> None:
+        """A publisher's broker acknowledges again: its error goes."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE checkpoints SET upstream_error = NULL, upstream_failing_since = NULL"
+                " WHERE name = %(name)s",
+                {"name": name},
+            )
+
     async def record_leader(self, name: str, leader: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(RECORD_LEADER, {"name": name, "leader": leader})

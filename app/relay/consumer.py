@@ -43,6 +43,11 @@ class PositionMoved(Exception):
     """The checkpoint is not where this batch started (another process, or a skip)."""
 
 
+class RetryLater(PositionMoved):
+    """What the consumer feeds cannot take the batch now (a broker down): nothing moved;
+    the consumer has waited its backoff and the batch is read again from the checkpoint."""
+
+
 class Consumer(Protocol):
     name: str
     kind: str

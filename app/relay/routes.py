@@ -33,8 +33,8 @@ def _unknown_consumer(name: str) -> ProblemError:
 
 
 def _status(request: Request, row: dict[str, Any]) -> ConsumerStatus:
-    declared = runtime_of(request.scope).consumer_names
-    return ConsumerStatus.from_row(row, retired=row["name"] not in declared)
+    declares = runtime_of(request.scope).declares
+    return ConsumerStatus.from_row(row, retired=not declares(row["name"]))
 
 
 @router.get(

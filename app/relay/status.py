@@ -19,10 +19,14 @@ class RebuildStatus(BaseModel):
 class ConsumerStatus(BaseModel):
     name: str
     kind: Literal["view", "action", "webhooks"] | str
-    state: Literal["running", "paused", "failing", "upstream-unavailable", "retired"] = Field(
+    state: Literal[
+        "running", "paused", "failing", "upstream-unavailable", "broker-unavailable", "retired"
+    ] = Field(
         description="retired: no longer declared by the service this process runs (its"
         " checkpoint is kept; DELETE /consumers/{name} drops it); lag is not counted."
         " upstream-unavailable: the producer of its stream cannot be read (upstream_error)."
+        " broker-unavailable: the Kafka broker it publishes to or reads from does not"
+        " answer (upstream_error)."
     )
     upstream: str | None = Field(
         default=None,
@@ -53,7 +57,8 @@ class ConsumerStatus(BaseModel):
         elif row["failing_seq"] is not None:
             state = "failing"
         elif row.get("upstream_error"):
-            state = "upstream-unavailable"
+            kafka = row["kind"] == "publisher" or str(row.get("upstream")).startswith("kafka:")
+            state = "broker-unavailable" if kafka else "upstream-unavailable"
         else:
             state = "running"
         rebuild = None

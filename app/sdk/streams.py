@@ -61,11 +61,14 @@ class Publication:
 class Stream:
     """A public stream: what other services may read of this one."""
 
-    def __init__(self, stream_id: str, *, description: str = "") -> None:
+    def __init__(self, stream_id: str, *, description: str = "", topic: str | None = None) -> None:
+        """``topic``: also publish the stream to this Kafka topic (SLUICE_KAFKA_PUBLISH
+        overrides it; nothing is sent while SLUICE_KAFKA_BOOTSTRAP_SERVERS is unset)."""
         if not NAME.match(stream_id):
             raise ValueError(f"stream id {stream_id!r}: lowercase letters, digits and '-'")
         self.id = stream_id
         self.description = description
+        self.topic = topic
         self.handlers: dict[type[Event], Publication] = {}
         self.public_types: dict[str, type[PublicEvent]] = {}
 

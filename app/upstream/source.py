@@ -10,31 +10,18 @@ subscription says ``ignore_unknown``.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
-from datetime import datetime
-from types import MappingProxyType
-from typing import Any
-
 from psycopg_pool import AsyncConnectionPool
-from pydantic import ValidationError
 
-from app.relay.log import LoggedEvent, UndecodableEvent
-from app.sdk.streams import Subscription, UnknownPublicEvent
-from app.sdk.view import EventMeta
+from app.sdk.streams import Subscription
 from app.upstream.client import Row, StreamClient, UpstreamPage
+from app.upstream.decoding import PublicEvents
 
 PARKED = """
 SELECT seq FROM parked_events WHERE consumer = %(name)s AND seq > %(after)s AND seq <= %(upto)s
 """
-CARRIED = (
-    ("correlationid", "correlation_id"),
-    ("causationid", "causation_id"),
-    ("traceparent", "traceparent"),
-)
 
 
-class UpstreamSource:
+class UpstreamSource(PublicEvents):
     def __init__(
         self,
         subscription: Subscription,
@@ -42,11 +29,9 @@ class UpstreamSource:
         client: StreamClient,
         pool: AsyncConnectionPool,
     ) -> None:
-        self.subscription = subscription
-        self.handled = handled  # the public type names the consumer has handlers for
+        super().__init__(subscription, handled)
         self.client = client
         self.pool = pool
-        self._bare: Mapping[str, Any] = MappingProxyType({"upstream": subscription.upstream})
 
     async def head(self) -> int:
         return await self.client.head()
@@ -63,15 +48,7 @@ class UpstreamSource:
         """``page`` as it came from the producer, kept to what consumer ``name`` reads and
         decoded (a range read ahead, asked for with ``upto``, is prepared the same way)."""
         rows = await self._wanted(name, after, page.next_after, page.rows)
-        return UpstreamPage([self._decoded_ahead(row) for row in rows], page.next_after, page.head)
-
-    def _decoded_ahead(self, row: Row) -> Row:
-        """The row with its event decoded, or as it came when it cannot be: ``decode`` then
-        raises for it in its place, so the consumer is pinned on exactly that event."""
-        try:
-            return row[0], self.decode(row)
-        except UndecodableEvent:
-            return row
+        return UpstreamPage([self.decoded_ahead(row) for row in rows], page.next_after, page.head)
 
     async def read_range(
         self, name: str, after: int, upto: int, types: frozenset[str] | None = None
@@ -87,51 +64,14 @@ class UpstreamSource:
         return found
 
     async def _wanted(self, name: str, after: int, upto: int, rows: list[Row]) -> list[Row]:
-        kept = [row for row in rows if self._reads(row[1])]
+        kept = [row for row in rows if self.reads(row[1])]
         if not kept:
             return kept
         parked = await self._parked(name, after, upto)
         return [row for row in kept if row[0] not in parked] if parked else kept
-
-    def _reads(self, event: dict[str, Any]) -> bool:
-        type_name = event.get("type")
-        model = self.subscription.types.get(str(type_name))
-        if model is None:
-            return not self.subscription.ignore_unknown  # pinned on, unless told to pass
-        if type_name not in self.handled:
-            return False
-        newer = int(event.get("schemaversion") or 1) > model.schema_version
-        return not (newer and self.subscription.ignore_unknown)
 
     async def _parked(self, name: str, after: int, upto: int) -> set[int]:
         """Events an operator skipped (read again only after a rewind)."""
         async with self.pool.connection() as conn:
             cursor = await conn.execute(PARKED, {"name": name, "after": after, "upto": upto})
             return {int(row[0]) for row in await cursor.fetchall()}
-
-    def decode(self, row: Row) -> LoggedEvent:
-        seq, event = row
-        if isinstance(event, LoggedEvent):
-            return event  # decoded when its page was read
-        try:
-            public = self.subscription.read(
-                str(event["type"]), int(event["schemaversion"]), event["data"]
-            )
-            meta = EventMeta(
-                seq=seq,
-                event_id=uuid.UUID(str(event["id"])),
-                entity_type=self.subscription.stream,
-                entity_id=str(event["subject"]),
-                version=int(event.get("entityversion") or 0),
-                recorded_at=datetime.fromisoformat(str(event["time"])),
-                metadata=self._metadata(event),
-            )
-        except (UnknownPublicEvent, ValidationError, KeyError, ValueError, TypeError) as error:
-            raise UndecodableEvent(f"{self.subscription.upstream} seq {seq}: {error}") from error
-        return LoggedEvent(public, meta)
-
-    def _metadata(self, event: dict[str, Any]) -> Mapping[str, Any]:
-        carried = {ours: value for theirs, ours in CARRIED if (value := event.get(theirs))}
-        if not carried:  # the usual case: one read-only mapping shared by every such event
-            return self._bare
-        return {**carried, "upstream": self.subscription.upstream}

@@ -29,9 +29,18 @@ class HandlerError(Exception):
         self.error = error
 
 
+# Two writers of one table (partitions of a topic, in different processes) take a row's key
+# lock before reading it, in key order (no deadlock), for the rest of their transaction.
+LOCK_KEYS = """
+SELECT count(pg_advisory_xact_lock(hashtextextended(k, %(table)s)))
+FROM (SELECT unnest(%(keys)s::text[]) AS k ORDER BY 1) AS keys
+"""
+
+
 class Projection:
-    def __init__(self, view: View) -> None:
+    def __init__(self, view: View, *, lock_keys: bool = False) -> None:
         self.view = view
+        self.lock_keys = lock_keys
         self.columns = list(view.table.columns.keys())
         self.key_type = view.table.c[view.key_column].type.python_type
 
@@ -41,6 +50,10 @@ class Projection:
         """Fold ``events`` into ``table`` through ``rows`` (a cache of committed rows, which
         this updates in place); returns how many rows were written."""
         keyed = [(self._key(logged), logged) for logged in events]
+        if self.lock_keys and keyed:
+            keys = sorted({str(key) for key, _ in keyed})
+            table_seed = int.from_bytes(table.encode()[:8].ljust(8, b"\0"), "big", signed=True)
+            await conn.execute(LOCK_KEYS, {"keys": keys, "table": table_seed})
         await self._load(conn, table, rows, {key for key, _ in keyed if key not in rows})
         touched: dict[Any, SQLModel | None] = {}
         for key, logged in keyed:

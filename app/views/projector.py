@@ -11,6 +11,7 @@ elsewhere (another leader, a skip), or a rebuilt table swapped in (a new generat
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -69,6 +70,17 @@ class ViewProjector:
     def reset(self) -> None:
         self._rows.clear()
         self._cached_at = None
+
+    def for_partition(self, name: str, event_log: Any) -> ViewProjector:
+        """This view's projector for one partition of a Kafka topic: its own checkpoint
+        (``name``), no rows kept between batches, and each row it touches locked for its
+        transaction: other processes write the same table for the other partitions."""
+        projector = copy.copy(self)
+        projector.name, projector.event_log = name, event_log
+        projector._rows, projector._cached_at = {}, None
+        projector.cache_size = 0
+        projector.projection = Projection(self.view, lock_keys=True)
+        return projector
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
         if not rows:  # nothing this view handles: move on in one statement

@@ -51,19 +51,36 @@ def service_settings(data_dir: Path, upstream: str, url: str, key: str, **extra:
 
 
 @contextmanager
-def two_services(tmp_path: Path, ward_db: str, outreach_db: str, **extra: Any) -> Iterator[System]:
+def two_services(
+    tmp_path: Path,
+    ward_db: str,
+    outreach_db: str,
+    *,
+    ward_extra: dict[str, Any] | None = None,
+    outreach_extra: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Iterator[System]:
     ward_port, outreach_port = free_port(), free_port()
     ward_url, outreach_url = f"http://127.0.0.1:{ward_port}", f"http://127.0.0.1:{outreach_port}"
     # Each reads the other with a key of the other's, scoped to the one stream it needs.
     ward_reads = stream_key(outreach_db, "ward", ("streams:read:callouts",))
     outreach_reads = stream_key(ward_db, "outreach", ("streams:read:alerts",))
     ward = create_app(
-        service_settings(tmp_path / "ward", "outreach", outreach_url, ward_reads, **extra),
+        service_settings(
+            tmp_path / "ward", "outreach", outreach_url, ward_reads, **extra, **(ward_extra or {})
+        ),
         service=ward_service,
         database_url=ward_db,
     )
     outreach = create_app(
-        service_settings(tmp_path / "outreach", "ward", ward_url, outreach_reads, **extra),
+        service_settings(
+            tmp_path / "outreach",
+            "ward",
+            ward_url,
+            outreach_reads,
+            **extra,
+            **(outreach_extra or {}),
+        ),
         service=outreach_service,
         database_url=outreach_db,
     )

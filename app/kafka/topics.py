@@ -1,0 +1,339 @@
+"""A view or action of this service fed by a Kafka topic instead of the producer's HTTP stream.
+
+The same handlers, the same public event models and the same guarantees as a subscription
+read over HTTP; what Kafka adds is scale by partition. Every process running the consumer
+joins one consumer group (named after the service and the consumer), Kafka shares the
+topic's partitions among them, and each partition is a consumer of its own here: a
+checkpoint row ``{consumer}@{partition}`` (cursor = the next offset to read), moved in the
+same transaction as a view's rows, so the effect is exactly once whatever Kafka's own
+committed offsets say (they are written too, but only as a hint for other tools). A
+partition that fails is pinned on its offset and retried with backoff while the other
+partitions go on; an operator pauses, resumes or skips it at ``/consumers/{name}@{partition}``.
+
+On assignment each partition starts at its checkpoint (the group may have moved it between
+processes: a rebalance or a killed member), so nothing is applied twice or skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+
+from app.background.settings import WorkerSettings
+from app.background.tasks import describe
+from app.background.worker import PollingWorker
+from app.kafka.messages import NotACloudEvent, from_message
+from app.kafka.settings import KafkaSettings
+from app.relay.checkpoints import Checkpoints
+from app.relay.consumer import HandlerFailed, PositionMoved
+from app.relay.log import LoggedEvent, UndecodableEvent
+from app.relay.settings import ConsumerSettings
+from app.relay.sql import CONTROL_CHANNEL
+from app.upstream.decoding import PublicEvents, Row
+
+log = logging.getLogger("sluice.kafka")
+
+POLL_SLICE_SECONDS = 0.5  # a consume call returns at least this often (stop, control)
+ASSIGN_TIMEOUT_SECONDS = 30.0
+BROKER_DOWN = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE})
+PARTITION_STATE = """
+SELECT name, position, paused FROM checkpoints WHERE name = ANY(%(names)s)
+"""
+
+
+def partition_name(consumer: str, partition: int) -> str:
+    return f"{consumer}@{partition}"
+
+
+@dataclass
+class Unreadable:
+    """A message that is no CloudEvent: held in its row so the consumer is pinned on it."""
+
+    reason: str
+
+
+class PartitionLog:
+    """What a partition's consumer decodes its rows with: they come decoded already."""
+
+    def __init__(self, events: PublicEvents, where: str) -> None:
+        self.events = events
+        self.where = where
+
+    def decode(self, row: Row) -> LoggedEvent:
+        cursor, event = row
+        if isinstance(event, LoggedEvent):
+            return event
+        if isinstance(event, Unreadable):
+            raise UndecodableEvent(f"{self.where} offset {cursor - 1}: {event.reason}")
+        return self.events.decode(row)
+
+
+@dataclass
+class Partition:
+    number: int
+    name: str
+    consumer: Any  # the view projector or action consumer for this partition alone
+    position: int = 0  # the next offset to read (the checkpoint)
+    paused: bool = False  # by an operator
+    retry_at: float | None = None  # failing: when to read from the checkpoint again
+
+
+class TopicWorker(PollingWorker):
+    channels = (CONTROL_CHANNEL,)
+
+    def __init__(
+        self,
+        consumer: Any,
+        *,
+        events: PublicEvents,
+        topic: str,
+        group: str,
+        kafka: KafkaSettings,
+        checkpoints: Checkpoints,
+        settings: ConsumerSettings,
+        worker_settings: WorkerSettings,
+        listener: Any,
+    ) -> None:
+        super().__init__(listener=listener, settings=worker_settings)
+        self.consumer = consumer  # the template: each partition runs a copy of its own
+        self.name = consumer.name
+        self.events = events
+        self.topic = topic
+        self.group = group
+        self.kafka = kafka
+        self.checkpoints = checkpoints
+        self.settings = settings
+        self.partitions: dict[int, Partition] = {}
+        self.consumed = 0  # messages applied, for metrics and tests
+        self.broker_error: str | None = None
+        self._client: Consumer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._commits: list[TopicPartition] = []
+
+    @property
+    def upstream(self) -> str:
+        return f"kafka:{self.topic}"
+
+    # -- the loop ---------------------------------------------------------------------------
+    async def step(self) -> float | None:
+        if self._client is None:
+            self._loop = asyncio.get_running_loop()
+            self._client = await asyncio.to_thread(self._subscribe)
+        await self._control()
+        messages = await asyncio.to_thread(self._consume)
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for message in messages:
+            if message.error() is None:
+                by_partition[message.partition()].append(message)
+        if messages and self.broker_error is not None:
+            await self._broker_back()
+        for number, batch in by_partition.items():
+            partition = self.partitions.get(number)
+            if partition is not None and partition.retry_at is None and not partition.paused:
+                await self._apply(partition, batch)
+        return 0 if messages else None
+
+    def _subscribe(self) -> Consumer:
+        config = self.kafka.client(
+            **{
+                "group.id": self.group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "client.id": self.name,
+                "error_cb": self._broker_failed,
+            }
+        )
+        client = Consumer(config)
+        client.subscribe([self.topic], on_assign=self._assigned, on_revoke=self._revoked)
+        return client
+
+    def _consume(self) -> list[Any]:
+        """One consume call (in a thread: librdkafka blocks), after sending the offset hints
+        of what the database has committed since the last call."""
+        assert self._client is not None
+        commits, self._commits = self._commits, []
+        if commits:
+            try:
+                self._client.commit(offsets=commits, asynchronous=True)
+            except Exception as error:  # a hint only: the checkpoints are what count
+                log.debug("%s: offset hint not committed: %s", self.name, error)
+        return list(self._client.consume(self.settings.batch_size, POLL_SLICE_SECONDS))
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await asyncio.to_thread(client.close)  # leaves the group: the others take over
+
+    # -- assignment (called by librdkafka inside consume, on its thread) -----------------
+    def _assigned(self, client: Consumer, assigned: list[TopicPartition]) -> None:
+        assert self._loop is not None
+        opened = asyncio.run_coroutine_threadsafe(self._open(assigned), self._loop)
+        positions = opened.result(ASSIGN_TIMEOUT_SECONDS)
+        for tp in assigned:
+            tp.offset = positions[tp.partition]
+        client.assign(assigned)
+        log.info("%s: partitions %s assigned", self.name, sorted(positions))
+
+    def _revoked(self, client: Consumer, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.partitions.pop(tp.partition, None)
+        client.unassign()
+        log.info("%s: partitions %s revoked", self.name, sorted(tp.partition for tp in revoked))
+
+    async def _open(self, assigned: list[TopicPartition]) -> dict[int, int]:
+        """Each assigned partition's consumer, from its checkpoint: the offset to read next."""
+        offsets: dict[int, int] = {}
+        for tp in assigned:
+            name = partition_name(self.name, tp.partition)
+            await self.checkpoints.register_upstream(name, self.consumer.kind, self.upstream)
+            position = await self.checkpoints.position(name) or 0
+            partition = Partition(tp.partition, name, self._partition_consumer(name), position)
+            self.partitions[tp.partition] = partition
+            if position > 0:
+                offsets[tp.partition] = position
+            elif self.consumer.start_from == "now":
+                offsets[tp.partition] = OFFSET_END
+            else:
+                offsets[tp.partition] = OFFSET_BEGINNING
+        return offsets
+
+    def _partition_consumer(self, name: str) -> Any:
+        where = f"{self.topic}[{name.rsplit('@', 1)[1]}]"
+        return self.consumer.for_partition(name, PartitionLog(self.events, where))
+
+    # -- a partition's batch ------------------------------------------------------------------
+    async def _apply(self, partition: Partition, batch: list[Any]) -> None:
+        rows = [row for message in batch if (row := self._row(message, partition)) is not None]
+        upto = batch[-1].offset() + 1
+        if upto <= partition.position:
+            return  # already applied (read again after a seek)
+        try:
+            await partition.consumer.process(partition.position, upto, rows)
+        except PositionMoved:
+            await self._reposition(partition)
+            return
+        except HandlerFailed as failed:
+            await self._failed(partition, failed.seq, failed.error)
+            return
+        except UndecodableEvent as error:
+            await self._failed(partition, rows[0][0] if rows else upto, error)
+            return
+        self.consumed += len(batch)
+        partition.position = upto
+        self._commits.append(TopicPartition(self.topic, partition.number, upto))
+        await self._record_head(partition)
+
+    def _row(self, message: Any, partition: Partition) -> Row | None:
+        cursor = message.offset() + 1
+        if cursor <= partition.position:
+            return None
+        try:
+            event = from_message(
+                message.key(), message.value(), message.headers(), message.timestamp()[1]
+            )
+        except NotACloudEvent as error:
+            if self.events.subscription.ignore_unknown:
+                return None
+            return cursor, Unreadable(str(error))
+        if not self.events.reads(event):
+            return None
+        return self.events.decoded_ahead((cursor, event))
+
+    async def _failed(self, partition: Partition, cursor: int, error: BaseException) -> None:
+        """Pin the partition on the failing message: read again from the checkpoint (what
+        came before it is committed) after the backoff; the other partitions go on."""
+        attempts = await self.checkpoints.record_failure(partition.name, cursor, describe(error))
+        delay = self.settings.backoff(attempts)
+        log.error(
+            "%s: failed at offset %d (attempt %d, next in %.1fs): %s",
+            partition.name,
+            cursor - 1,
+            attempts,
+            delay,
+            describe(error),
+        )
+        partition.retry_at = time.monotonic() + delay
+        await self._reposition(partition, pause=True)
+
+    async def _reposition(self, partition: Partition, *, pause: bool = False) -> None:
+        """Read the partition again from its checkpoint (an operator's skip or rewind, or
+        a failure), optionally held until its retry is due."""
+        partition.consumer.reset()
+        partition.position = await self.checkpoints.position(partition.name) or 0
+        tp = TopicPartition(self.topic, partition.number, partition.position)
+        await asyncio.to_thread(self._seek, tp, pause)
+
+    def _seek(self, tp: TopicPartition, pause: bool) -> None:
+        assert self._client is not None
+        try:
+            if pause:
+                self._client.pause([tp])
+            self._client.seek(tp)
+        except Exception as error:  # revoked meanwhile: the new owner starts at the checkpoint
+            log.debug("%s: cannot seek %s: %s", self.name, tp, error)
+
+    async def _control(self) -> None:
+        """Operators' pauses, skips and rewinds, and failing partitions whose retry is due."""
+        if not self.partitions:
+            return
+        names = {p.name: p for p in self.partitions.values()}
+        async with self.checkpoints.pool.connection() as conn:
+            cursor = await conn.execute(PARTITION_STATE, {"names": list(names)})
+            stored = await cursor.fetchall()
+        now = time.monotonic()
+        for name, position, paused in stored:
+            partition = names[name]
+            tp = TopicPartition(self.topic, partition.number, int(position))
+            due = partition.retry_at is not None and partition.retry_at <= now
+            if paused != partition.paused:
+                partition.paused = bool(paused)
+                await asyncio.to_thread(self._pause if paused else self._resume, tp)
+            if int(position) != partition.position or due:
+                partition.retry_at = None
+                await self._reposition(partition)
+                if not partition.paused:
+                    await asyncio.to_thread(self._resume, tp)
+
+    def _pause(self, tp: TopicPartition) -> None:
+        assert self._client is not None
+        self._client.pause([tp])
+
+    def _resume(self, tp: TopicPartition) -> None:
+        assert self._client is not None
+        self._client.resume([tp])
+
+    async def _record_head(self, partition: Partition) -> None:
+        """The partition's high watermark, as the head its lag is counted against."""
+        assert self._client is not None
+        tp = TopicPartition(self.topic, partition.number)
+        try:
+            _, high = self._client.get_watermark_offsets(tp, cached=True)
+        except Exception:  # not known yet: the next batch records it
+            return
+        if high >= 0:
+            caught_up = partition.position >= high
+            await self.checkpoints.upstream_reached(partition.name, high, caught_up=caught_up)
+
+    # -- the broker -------------------------------------------------------------------------
+    def _broker_failed(self, error: KafkaError) -> None:
+        """librdkafka's error callback (its thread): a broker that cannot be reached."""
+        if error.code() not in BROKER_DOWN or self._loop is None:
+            return
+        self.broker_error = str(error.str())
+        asyncio.run_coroutine_threadsafe(self._show_broker_error(), self._loop)
+
+    async def _show_broker_error(self) -> None:
+        for partition in list(self.partitions.values()):
+            await self.checkpoints.upstream_failed(partition.name, f"{self.broker_error}")
+
+    async def _broker_back(self) -> None:
+        self.broker_error = None
+        for partition in list(self.partitions.values()):
+            await self.checkpoints.broker_reached(partition.name)
