@@ -62,6 +62,7 @@ class TopicPublisher:
         self.checkpoints = checkpoints
         self.backoff = backoff  # attempts -> seconds, the consumers' own curve
         self.failures = 0
+        self._shown_unavailable = False  # the status says broker-unavailable
         self.produced = 0  # messages acknowledged, for metrics and tests
         self._producer: Producer | None = None
         self._lock = threading.Lock()  # produce and flush from worker threads, one at a time
@@ -107,17 +108,21 @@ class TopicPublisher:
                         self.failures,
                         delay,
                     )
-                await self.checkpoints.upstream_failed(self.name, str(error))
+                await self._unavailable(str(error))
                 await asyncio.sleep(delay)
                 raise RetryLater(str(error)) from None
-        if self.failures:
+        if self.failures or self._shown_unavailable:
             log.info("%s: the broker acknowledges again", self.name)
-            self.failures = 0
+            self.failures, self._shown_unavailable = 0, False
             await self.checkpoints.broker_reached(self.name)
         if not await self.checkpoints.advance_from(self.name, after, end):
             raise PositionMoved(f"{self.name} was moved while it published ({after}, {end}]")
         if failure is not None:
             raise HandlerFailed(*failure)
+
+    async def _unavailable(self, reason: str) -> None:
+        self._shown_unavailable = True
+        await self.checkpoints.upstream_failed(self.name, reason)
 
     def _published(
         self, rows: list[Row]
@@ -142,9 +147,7 @@ class TopicPublisher:
             remaining = await asyncio.to_thread(self._flush)
             if remaining == 0:
                 break
-            await self.checkpoints.upstream_failed(
-                self.name, f"{remaining} messages not acknowledged yet"
-            )
+            await self._unavailable(f"{remaining} messages not acknowledged yet")
         if outcome.errors:
             raise BrokerUnavailable(f"{len(outcome.errors)} messages failed: {outcome.errors[0]}")
         self.produced += len(events)

@@ -4,6 +4,8 @@ mock brokers in a `sluice kafka-dev` process), the production client on both sid
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ import psycopg
 import pytest
 
 from tests.support.kafka import DevBroker, topic_name
-from tests.support.system import System, two_services
+from tests.support.system import System, row_where, two_services
 from tests.support.system_processes import deteriorate
 from tests.support.waiting import eventually
 
@@ -36,14 +38,18 @@ def over_kafka(broker: DevBroker, topic: str) -> dict[str, dict[str, Any]]:
     }
 
 
-async def partitions_caught_up(outreach: httpx.AsyncClient, name: str, topic: str) -> list[dict]:
+async def partitions_caught_up(
+    outreach: httpx.AsyncClient, name: str, topic: str, events: int = 40, seconds: float = 60
+) -> list[dict]:
+    """Every partition of ``name`` at its topic's head, ``events`` messages in all."""
+
     async def probe() -> list[dict] | None:
         statuses = (await outreach.get("/consumers")).json()
         mine = [s for s in statuses if s["name"].startswith(f"{name}@")]
-        ready = mine and all(s["lag_events"] == 0 and s["checkpoint"] > 0 for s in mine)
-        return mine if ready and sum(s["checkpoint"] for s in mine) >= 40 else None
+        ready = mine and all(s["lag_events"] == 0 for s in mine)
+        return mine if ready and sum(s["checkpoint"] for s in mine) >= events else None
 
-    found = await eventually(probe, 60, f"{name}'s partitions caught up")
+    found = await eventually(probe, seconds, f"{name}'s partitions caught up")
     assert {s["upstream"] for s in found} == {f"kafka:{topic}"}
     assert {s["state"] for s in found} == {"running"}
     return found
@@ -106,3 +112,127 @@ async def _callouts_requested(system: System, outreach: httpx.AsyncClient, count
 
 def _header(message: Any, name: str) -> str:
     return next(value.decode() for key, value in message.headers() if key == name)
+
+
+async def test_a_foreign_producer_s_cloudevents_are_read_and_a_malformed_message_pins_its_partition(
+    tmp_path: Path, database_url: str, outreach_database_url: str, broker: DevBroker
+) -> None:
+    topic = topic_name("ward.alerts")
+    raised = {"ward": "W9", "risk": "medium", "score": 5, "episode": 1, "reasons": ["pulse"]}
+    structured = {  # another team's producer, structured mode: the whole event as JSON
+        "specversion": "1.0",
+        "id": "7d0c35a8-6c7e-4a53-9a56-1f43f1c7e001",
+        "source": "/elsewhere/alerts",
+        "type": "ward.AlertRaised",
+        "subject": "f1",
+        "time": "2026-12-01T08:00:00+00:00",
+        "datacontenttype": "application/json",
+        "data": raised,
+    }
+    producer = broker.producer()
+    producer.produce(
+        topic,
+        json.dumps(structured).encode(),
+        b"f1",
+        headers=[("content-type", b"application/cloudevents+json")],
+    )
+    producer.produce(topic, b"not an event at all", b"f1")  # the same key: the same partition
+    escalated = {"risk": "high", "previous_risk": "medium", "score": 9, "reason": "risk-increased"}
+    producer.produce(  # binary mode, as Sluice itself sends
+        topic,
+        json.dumps(escalated).encode(),
+        b"f1",
+        headers=[
+            ("ce_specversion", b"1.0"),
+            ("ce_id", b"7d0c35a8-6c7e-4a53-9a56-1f43f1c7e002"),
+            ("ce_source", b"/elsewhere/alerts"),
+            ("ce_type", b"ward.AlertEscalated"),
+            ("ce_time", b"2026-12-01T08:01:00+00:00"),
+            ("content-type", b"application/json"),
+        ],
+    )
+    assert producer.flush(10) == 0
+
+    with two_services(
+        tmp_path, database_url, outreach_database_url, **over_kafka(broker, topic)
+    ) as system:
+        async with system.client(system.outreach) as outreach:
+
+            async def stuck() -> dict | None:
+                statuses = (await outreach.get("/consumers")).json()
+                failing = [
+                    s for s in statuses if s["name"].startswith("ward-alerts@") and s["failing_seq"]
+                ]
+                return failing[0] if failing else None
+
+            pinned = await eventually(stuck, 30, "ward-alerts pinned on the malformed message")
+            assert pinned["state"] == "failing" and pinned["failing_seq"] == 2  # offset 1
+            assert "offset 1" in pinned["error"] and "not a CloudEvent" in pinned["error"]
+            row = (await outreach.get("/views/ward-alerts/f1")).json()
+            assert (row["ward"], row["risk"], row["escalations"]) == ("W9", "medium", 0)
+
+            skipped = await outreach.post(f"/consumers/{pinned['name']}/skip", params={"seq": 2})
+            assert skipped.status_code == 200, skipped.text
+
+            async def escalated_row() -> dict | None:
+                answer = (await outreach.get("/views/ward-alerts/f1")).json()
+                return answer if answer["risk"] == "high" else None
+
+            after = await eventually(escalated_row, 30, "the escalation after the skipped message")
+            assert after["escalations"] == 1
+            status = (await outreach.get(f"/consumers/{pinned['name']}")).json()
+            assert status["state"] == "running" and status["checkpoint"] == 3
+            assert status["parked"] == 1
+
+
+async def test_a_broker_that_stops_answering_for_20_s_loses_nothing_and_holds_nothing_else_up(
+    tmp_path: Path, database_url: str, outreach_database_url: str
+) -> None:
+    broker, topic = DevBroker(tmp_path / "kafka"), topic_name("ward.alerts")
+    try:
+        with two_services(
+            tmp_path, database_url, outreach_database_url, **over_kafka(broker, topic)
+        ) as system:
+            async with (
+                system.client(system.ward) as ward,
+                system.client(system.outreach) as outreach,
+            ):
+                await deteriorate(ward, range(10))
+                before = await _published_to_head(ward, 20)
+                await partitions_caught_up(outreach, "ward-alerts", topic, events=20)
+
+                broker.freeze()  # SIGSTOP: the brokers stop answering, connections hang
+                try:
+                    await deteriorate(ward, range(10, 20))  # commands do not wait on Kafka
+                    await row_where(ward, "/views/open-alerts/p19", risk="high")  # nor views
+
+                    async def shown() -> dict | None:
+                        status = (await ward.get("/consumers/alerts-to-kafka")).json()
+                        return status if status["state"] == "broker-unavailable" else None
+
+                    during = await eventually(shown, 15, "the publisher broker-unavailable")
+                    assert during["checkpoint"] == before["checkpoint"]  # nothing unacked
+                    assert during["lag_events"] == 20
+                    await asyncio.sleep(20 - 5)
+                    status = (await ward.get("/consumers/alerts-to-kafka")).json()
+                    assert status["checkpoint"] == before["checkpoint"]
+                finally:
+                    broker.thaw()
+
+                after = await _published_to_head(ward, 40, seconds=90)
+                assert after["state"] == "running" and after["upstream_error"] is None
+                await partitions_caught_up(outreach, "ward-alerts", topic, events=40, seconds=90)
+        assert escalations(outreach_database_url) == {1: 20}
+        messages = broker.read_all(topic, 40)
+        assert len({_header(m, "ce_id") for m in messages}) == 40
+    finally:
+        broker.close()
+
+
+async def _published_to_head(ward: httpx.AsyncClient, events: int, seconds: float = 30) -> dict:
+    async def published() -> dict | None:
+        status = (await ward.get("/consumers/alerts-to-kafka")).json()
+        done = status["checkpoint"] == status["head"] >= events
+        return status if done else None
+
+    return await eventually(published, seconds, f"{events} alerts published")
