@@ -200,7 +200,14 @@ def _consumer_workers(runtime: Runtime) -> list[ConsumerWorker | TopicWorker]:
     workers: list[ConsumerWorker | TopicWorker] = []
     topics = settings.kafka.subscribe
     for consumer, source in _consumers(runtime):
-        if source is None:
+        if isinstance(consumer, TopicPublisher):  # its batches: what waits for one ack
+            batches = settings.consumers.model_copy(
+                update={"batch_size": settings.kafka.publish_batch}
+            )
+            workers.append(
+                ConsumerWorker(consumer, event_log=runtime.log, **{**shared, "settings": batches})
+            )
+        elif source is None:
             workers.append(ConsumerWorker(consumer, event_log=runtime.log, **shared))
         elif source.subscription.upstream in topics:
             workers.append(topic_worker(runtime, consumer, source))

@@ -25,6 +25,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
+from app.background.leadership import process_identity
 from app.background.settings import WorkerSettings
 from app.background.tasks import describe
 from app.background.worker import PollingWorker
@@ -112,6 +113,7 @@ class TopicWorker(PollingWorker):
         self.partitions: dict[int, Partition] = {}
         self.consumed = 0  # messages applied, for metrics and tests
         self.broker_error: str | None = None
+        self.identity = process_identity()  # shown as the leader of the partitions it holds
         self._client: Consumer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._commits: list[TopicPartition] = []
@@ -193,6 +195,7 @@ class TopicWorker(PollingWorker):
         for tp in assigned:
             name = partition_name(self.name, tp.partition)
             await self.checkpoints.register_upstream(name, self.consumer.kind, self.upstream)
+            await self.checkpoints.record_leader(name, self.identity)
             position = await self.checkpoints.position(name) or 0
             partition = Partition(tp.partition, name, self._partition_consumer(name), position)
             self.partitions[tp.partition] = partition

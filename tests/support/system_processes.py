@@ -25,8 +25,18 @@ FAST = {
 class Hospital:
     """Ward processes on one port and database; outreach processes reading the ward."""
 
-    def __init__(self, tmp_path: Path, ward_db: str, outreach_db: str, page_size: int) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        ward_db: str,
+        outreach_db: str,
+        page_size: int,
+        *,
+        ward_env: dict[str, str] | None = None,
+        outreach_env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp_path = tmp_path
+        self.ward_env, self.outreach_env = ward_env or {}, outreach_env or {}
         self.ward_db, self.outreach_db = ward_db, outreach_db
         self.ward_port = free_port()
         self.ward_url = f"http://127.0.0.1:{self.ward_port}"
@@ -36,7 +46,7 @@ class Hospital:
 
     def ward(self) -> SluiceProcess:
         env = {**FAST, "DATABASE_URL": self.ward_db, "SLUICE_SERVICE": "app.services.ward:service"}
-        return self._start(env, self.ward_port)
+        return self._start({**env, **self.ward_env}, self.ward_port)
 
     def outreach(self) -> SluiceProcess:
         env = {
@@ -48,7 +58,7 @@ class Hospital:
             "SLUICE_UPSTREAM_PAGE_SIZE": str(self.page_size),
             "SLUICE_UPSTREAM_WAIT_SECONDS": "5",
         }
-        return self._start(env, None)
+        return self._start({**env, **self.outreach_env}, None)
 
     def _start(self, env: dict[str, str], port: int | None) -> SluiceProcess:
         process = SluiceProcess(env, self.tmp_path, port)
