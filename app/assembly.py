@@ -238,6 +238,7 @@ def topic_worker(runtime: Runtime, consumer: Consumer, source: UpstreamSource) -
         settings=settings.consumers,
         worker_settings=settings.background,
         listener=runtime.listener,
+        metrics=runtime.metrics,
     )
 
 
@@ -296,6 +297,7 @@ def topic_publishers(runtime: Runtime) -> list[TopicPublisher]:
             settings=kafka,
             checkpoints=runtime.checkpoints,
             backoff=runtime.settings.consumers.backoff,
+            metrics=runtime.metrics,
         )
         found.append(publisher)
     unknown = set(kafka.publish) - set(runtime.public)

@@ -31,6 +31,12 @@ from app.settings import Settings
 from app.systems.plan import Link, SystemPlan, bundled_system, read_system
 from app.upstream.settings import variable
 
+# Set per service by --kafka; inherited by every child they would name another's streams.
+PER_SERVICE_KAFKA = (
+    "SLUICE_KAFKA_BOOTSTRAP_SERVERS",
+    "SLUICE_KAFKA_PUBLISH",
+    "SLUICE_KAFKA_SUBSCRIBE",
+)
 STOP_SECONDS = 60.0  # per child, after the signal, before it is killed
 READY_SECONDS = 180.0
 
@@ -41,6 +47,14 @@ def add_commands(commands: Any) -> None:
     )
     up.add_argument("system", nargs="?", type=Path, help="a system file (TOML); see README")
     up.add_argument("--data-dir", type=Path, help="default: SLUICE_DATA_DIR or .sluice")
+    up.add_argument(
+        "--kafka",
+        nargs="?",
+        const="dev",
+        metavar="BOOTSTRAP",
+        help="streams travel through Kafka topics instead of HTTP: brokers host:port,...;"
+        " no value: an in-memory development cluster (sluice kafka-dev) for the system",
+    )
     up.set_defaults(run=run_up)
 
 
@@ -53,7 +67,42 @@ def run_up(settings: Settings, args: argparse.Namespace) -> int:
         key = _stream_key(link, root, environments[link.producer])
         environments[link.consumer][variable(link.producer, "url")] = system.url(link.producer)
         environments[link.consumer][variable(link.producer, "key")] = key
-    return Supervisor(system, environments, root).run()
+    cluster = None
+    if args.kafka:
+        if args.kafka == "dev":
+            from app.kafka.devbroker import DevCluster
+
+            cluster = DevCluster()
+        bootstrap = cluster.bootstrap if cluster else args.kafka
+        for name, extra in kafka_environments(system, bootstrap).items():
+            environments[name].update(extra)
+    try:
+        return Supervisor(system, environments, root).run()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def kafka_environments(system: SystemPlan, bootstrap: str) -> dict[str, dict[str, str]]:
+    """Every link over Kafka: each producer publishes the streams it is read by to topics
+    named ``<producer>.<stream>``, each consumer reads those topics instead of HTTP."""
+    publish: dict[str, list[str]] = {name: [] for name in system.entries}
+    subscribe: dict[str, list[str]] = {name: [] for name in system.entries}
+    for link in system.links:
+        for stream in link.streams:
+            topic = f"{link.producer}.{stream}"
+            if f"{stream}={topic}" not in publish[link.producer]:
+                publish[link.producer].append(f"{stream}={topic}")
+            subscribe[link.consumer].append(f"{link.producer}/{stream}={topic}")
+    found: dict[str, dict[str, str]] = {}
+    for name in system.entries:
+        env = {"SLUICE_KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        if publish[name]:
+            env["SLUICE_KAFKA_PUBLISH"] = ",".join(publish[name])
+        if subscribe[name]:
+            env["SLUICE_KAFKA_SUBSCRIBE"] = ",".join(subscribe[name])
+        found[name] = env
+    return found
 
 
 def _environment(system: SystemPlan, name: str, root: Path) -> dict[str, str]:
@@ -64,6 +113,7 @@ def _environment(system: SystemPlan, name: str, root: Path) -> dict[str, str]:
         for key, value in os.environ.items()
         if not key.startswith(("SLUICE_UPSTREAM_", "SLUICE_SERVICE", "SLUICE_ADMIN_KEY"))
         and key not in ("DATABASE_URL", "SLUICE_DATA_DIR", "SLUICE_PORT", "SLUICE_HOST")
+        and key not in PER_SERVICE_KAFKA
     }
     env = {
         **inherited,

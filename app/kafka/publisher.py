@@ -53,6 +53,7 @@ class TopicPublisher:
         settings: KafkaSettings,
         checkpoints: Checkpoints,
         backoff: Any,
+        metrics: Any = None,
     ) -> None:
         self.stream = stream
         self.topic = topic
@@ -61,6 +62,7 @@ class TopicPublisher:
         self.settings = settings
         self.checkpoints = checkpoints
         self.backoff = backoff  # attempts -> seconds, the consumers' own curve
+        self.metrics = metrics  # app.observe.metrics.Metrics, or None
         self.failures = 0
         self._shown_unavailable = False  # the status says broker-unavailable
         self.produced = 0  # messages acknowledged, for metrics and tests
@@ -121,6 +123,8 @@ class TopicPublisher:
             raise HandlerFailed(*failure)
 
     async def _unavailable(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.kafka_broker_error(self.name)
         self._shown_unavailable = True
         await self.checkpoints.upstream_failed(self.name, reason)
 
@@ -151,6 +155,8 @@ class TopicPublisher:
         if outcome.errors:
             raise BrokerUnavailable(f"{len(outcome.errors)} messages failed: {outcome.errors[0]}")
         self.produced += len(events)
+        if self.metrics is not None:
+            self.metrics.kafka_produced(self.name, self.topic, len(events))
 
     def _produce(self, messages: list[tuple[bytes, bytes, Any]], outcome: _Acks) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ processes: a rebalance or a killed member), so nothing is applied twice or skipp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -100,6 +101,7 @@ class TopicWorker(PollingWorker):
         settings: ConsumerSettings,
         worker_settings: WorkerSettings,
         listener: Any,
+        metrics: Any = None,
     ) -> None:
         super().__init__(listener=listener, settings=worker_settings)
         self.consumer = consumer  # the template: each partition runs a copy of its own
@@ -110,6 +112,7 @@ class TopicWorker(PollingWorker):
         self.kafka = kafka
         self.checkpoints = checkpoints
         self.settings = settings
+        self.metrics = metrics  # app.observe.metrics.Metrics, or None
         self.partitions: dict[int, Partition] = {}
         self.consumed = 0  # messages applied, for metrics and tests
         self.broker_error: str | None = None
@@ -117,6 +120,7 @@ class TopicWorker(PollingWorker):
         self._client: Consumer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._commits: list[TopicPartition] = []
+        self._consuming: asyncio.Future[list[Any]] | None = None
 
     @property
     def upstream(self) -> str:
@@ -128,7 +132,11 @@ class TopicWorker(PollingWorker):
             self._loop = asyncio.get_running_loop()
             self._client = await asyncio.to_thread(self._subscribe)
         await self._control()
-        messages = await asyncio.to_thread(self._consume)
+        # Shielded: a worker stopped mid-call lets the call end (it takes at most a poll
+        # slice) before closing the client, so it leaves the group instead of being waited
+        # for by the others until its session times out.
+        self._consuming = asyncio.ensure_future(asyncio.to_thread(self._consume))
+        messages = await asyncio.shield(self._consuming)
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for message in messages:
             if message.error() is None:
@@ -169,6 +177,9 @@ class TopicWorker(PollingWorker):
         return list(self._client.consume(self.settings.batch_size, POLL_SLICE_SECONDS))
 
     async def close(self) -> None:
+        if self._consuming is not None:
+            with contextlib.suppress(Exception):
+                await self._consuming
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(client.close)  # leaves the group: the others take over
@@ -229,6 +240,8 @@ class TopicWorker(PollingWorker):
             await self._failed(partition, rows[0][0] if rows else upto, error)
             return
         self.consumed += len(batch)
+        if self.metrics is not None:
+            self.metrics.kafka_consumed(self.name, self.topic, len(batch))
         partition.position = upto
         self._commits.append(TopicPartition(self.topic, partition.number, upto))
         await self._record_head(partition)
@@ -330,6 +343,8 @@ class TopicWorker(PollingWorker):
         if error.code() not in BROKER_DOWN or self._loop is None:
             return
         self.broker_error = str(error.str())
+        if self.metrics is not None:
+            self.metrics.kafka_broker_error(self.name)
         asyncio.run_coroutine_threadsafe(self._show_broker_error(), self._loop)
 
     async def _show_broker_error(self) -> None:

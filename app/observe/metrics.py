@@ -73,6 +73,23 @@ disable_created_metrics()
 _Bound = tuple[dict[str, Counter], Histogram]
 
 
+def _kafka_counters(registry: CollectorRegistry) -> tuple[Counter, Counter]:
+    messages = Counter(
+        "sluice_kafka_messages",
+        "Kafka messages: produced (acknowledged by the broker) or consumed (applied).",
+        ["client", "topic", "direction"],
+        registry=registry,
+    )
+    broker_errors = Counter(
+        "sluice_kafka_broker_errors",
+        "Times a Kafka client found its brokers unavailable (batches not acknowledged,"
+        " connections lost).",
+        ["client"],
+        registry=registry,
+    )
+    return messages, broker_errors
+
+
 class Metrics:
     """One app's metrics; components are handed the bound methods they report through."""
 
@@ -118,6 +135,7 @@ class Metrics:
         )
         self._attempts = {outcome: attempts.labels(outcome) for outcome in WEBHOOK_OUTCOMES}
         self._attempt_counter = attempts
+        self.kafka_messages, self.kafka_broker_errors = _kafka_counters(registry)
         self.readings = Readings()
         registry.register(self.readings)
         ProcessCollector(registry=registry)
@@ -158,6 +176,15 @@ class Metrics:
         bound = (counters, self._duration.labels(entity_type, command))
         self._commands.setdefault(entity_type, {})[command] = bound
         return bound
+
+    def kafka_produced(self, client: str, topic: str, count: int) -> None:
+        self.kafka_messages.labels(client, topic, "produced").inc(count)
+
+    def kafka_consumed(self, client: str, topic: str, count: int) -> None:
+        self.kafka_messages.labels(client, topic, "consumed").inc(count)
+
+    def kafka_broker_error(self, client: str) -> None:
+        self.kafka_broker_errors.labels(client).inc()
 
     def webhook_attempt(self, outcome: str) -> None:
         counter = self._attempts.get(outcome)

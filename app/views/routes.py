@@ -41,7 +41,12 @@ def add_view_routes(router: APIRouter, service: Service) -> None:
     )
     async def list_views(request: Request) -> list[ConsumerStatus]:
         rows = await runtime_of(request.scope).checkpoints.status()  # one query for every consumer
-        return [ConsumerStatus.from_row(row) for row in rows if row["name"] in service.view_types]
+        views = service.view_types
+        return [  # a view fed by a Kafka topic shows one row per partition: {name}@{partition}
+            ConsumerStatus.from_row(row)
+            for row in rows
+            if row["name"] in views or row["name"].rpartition("@")[0] in views
+        ]
 
     for view in service.view_types.values():
         _add_routes(router, view)
@@ -188,7 +193,20 @@ def _row_endpoint(view: View) -> Any:
 
 def _rebuild_endpoint(view: View) -> Any:
     async def rebuild_endpoint(request: Request) -> ConsumerStatus:
-        rebuilds: Rebuilds = runtime_of(request.scope).rebuilds
+        runtime = runtime_of(request.scope)
+        rebuilds: Rebuilds = runtime.rebuilds
+        source = view.source
+        topic = runtime.settings.kafka.subscribe.get(source.upstream) if source else None
+        if topic is not None:
+            raise ProblemError(
+                409,
+                "rebuild-from-topic",
+                "Not rebuilt from a topic",
+                f"{view.name} reads Kafka topic {topic}, one checkpoint per partition; a"
+                " rebuild reads the producer's stream from its start, which a topic's"
+                " retention cannot promise. Rebuild it with the subscription read over HTTP"
+                " (without SLUICE_KAFKA_SUBSCRIBE), then switch back.",
+            )
         try:
             await rebuilds.begin(view)
         except RebuildRunning:

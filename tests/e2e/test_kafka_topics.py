@@ -22,6 +22,9 @@ from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
 
+# A member that went without leaving is dropped after 6 s, not Kafka's default 45 s.
+QUICK_GROUPS = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevBroker]:
@@ -31,7 +34,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevBroker]:
 
 
 def over_kafka(broker: DevBroker, topic: str) -> dict[str, dict[str, Any]]:
-    servers = {"kafka_bootstrap_servers": broker.bootstrap}
+    servers = {"kafka_bootstrap_servers": broker.bootstrap, "kafka_config": QUICK_GROUPS}
     return {
         "ward_extra": {**servers, "kafka_publish": {"alerts": topic}},
         "outreach_extra": {**servers, "kafka_subscribe": {"ward/alerts": topic}},
@@ -80,9 +83,20 @@ async def test_a_stream_published_to_a_topic_feeds_another_service_s_view_and_ac
             assert publisher["kind"] == "publisher" and publisher["state"] == "running"
             page = (await ward.get("/streams/alerts", params={"after": 0, "limit": 1000})).json()
 
-            await partitions_caught_up(outreach, "ward-alerts", topic)
+            shown = await partitions_caught_up(outreach, "ward-alerts", topic)
             await partitions_caught_up(outreach, "alert-callouts", topic)
             await _callouts_requested(system, outreach, 20)
+            views = (await outreach.get("/views")).json()
+            assert {v["name"] for v in views} >= {s["name"] for s in shown}
+            metrics = (await outreach.get("/metrics")).text
+            assert 'direction="consumed"' in metrics and f'topic="{topic}"' in metrics
+
+    with psycopg.connect(outreach_database_url, autocommit=True) as conn:
+        heads = conn.execute(  # each partition's head is its high watermark, read from Kafka
+            "SELECT sum(upstream_head), sum(position) FROM checkpoints WHERE name LIKE %s",
+            ["ward-alerts@%"],
+        ).fetchone()
+    assert heads == (40, 40)
 
     messages = broker.read_all(topic, len(page["events"]))
     assert sorted(_header(m, "ce_id") for m in messages) == sorted(e["id"] for e in page["events"])
@@ -170,6 +184,10 @@ async def test_a_foreign_producer_s_cloudevents_are_read_and_a_malformed_message
             assert "offset 1" in pinned["error"] and "not a CloudEvent" in pinned["error"]
             row = (await outreach.get("/views/ward-alerts/f1")).json()
             assert (row["ward"], row["risk"], row["escalations"]) == ("W9", "medium", 0)
+
+            rebuild = await outreach.post("/views/ward-alerts/rebuild")
+            assert rebuild.status_code == 409, rebuild.text
+            assert rebuild.json()["type"].endswith("rebuild-from-topic")
 
             skipped = await outreach.post(f"/consumers/{pinned['name']}/skip", params={"seq": 2})
             assert skipped.status_code == 200, skipped.text

@@ -29,6 +29,24 @@ def test_the_hospital_links_each_reader_to_the_streams_it_subscribes_to() -> Non
     assert system.url("outreach") == "http://127.0.0.1:8001"
 
 
+def test_sluice_up_kafka_sends_every_link_through_a_topic_named_after_it() -> None:
+    from app.cli.up import kafka_environments
+
+    found = kafka_environments(read_system(bundled_system()), "127.0.0.1:9092")
+    assert found == {
+        "ward": {
+            "SLUICE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+            "SLUICE_KAFKA_PUBLISH": "alerts=ward.alerts",
+            "SLUICE_KAFKA_SUBSCRIBE": "outreach/callouts=outreach.callouts",
+        },
+        "outreach": {
+            "SLUICE_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+            "SLUICE_KAFKA_PUBLISH": "callouts=outreach.callouts",
+            "SLUICE_KAFKA_SUBSCRIBE": "ward/alerts=ward.alerts",
+        },
+    }
+
+
 @pytest.mark.parametrize(
     ("text", "says"),
     [
