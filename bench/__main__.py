@@ -12,6 +12,7 @@ BENCHMARKS = {
     "webhooks": "bench.webhooks",
     "overhead": "bench.overhead",
     "streams": "bench.streams",
+    "kafka": "bench.kafka",
 }
 
 

@@ -78,6 +78,12 @@ class KafkaSettings(SettingsGroup):
     publish_batch: int = setting(
         5000, "kafka_publish_batch", "Events a publisher sends before waiting for acks.", ge=1
     )
+    consume_batch: int = setting(
+        5000,
+        "kafka_consume_batch",
+        "Messages a topic consumer takes per call (split by partition, one transaction each).",
+        ge=1,
+    )
     delivery_timeout_seconds: float = setting(
         120.0,
         "kafka_delivery_timeout_seconds",

@@ -24,7 +24,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from app.background.leadership import process_identity
 from app.background.settings import WorkerSettings
@@ -51,6 +58,10 @@ SELECT name, position, paused FROM checkpoints WHERE name = ANY(%(names)s)
 
 def partition_name(consumer: str, partition: int) -> str:
     return f"{consumer}@{partition}"
+
+
+class GoneFromTopic(Exception):
+    """Messages this consumer had not read are no longer in the topic."""
 
 
 @dataclass
@@ -139,8 +150,11 @@ class TopicWorker(PollingWorker):
         messages = await asyncio.shield(self._consuming)
         by_partition: dict[int, list[Any]] = defaultdict(list)
         for message in messages:
-            if message.error() is None:
+            error = message.error()
+            if error is None:
                 by_partition[message.partition()].append(message)
+            elif error.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                await self._gone(message.partition())
         if messages and self.broker_error is not None:
             await self._broker_back()
         for number, batch in by_partition.items():
@@ -155,7 +169,9 @@ class TopicWorker(PollingWorker):
                 "group.id": self.group,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",
+                # A checkpoint the topic no longer holds (retention deleted the messages
+                # after it) is an error to show, never a silent jump over lost events.
+                "auto.offset.reset": "error",
                 "client.id": self.name,
                 "error_cb": self._broker_failed,
             }
@@ -174,7 +190,7 @@ class TopicWorker(PollingWorker):
                 self._client.commit(offsets=commits, asynchronous=True)
             except Exception as error:  # a hint only: the checkpoints are what count
                 log.debug("%s: offset hint not committed: %s", self.name, error)
-        return list(self._client.consume(self.settings.batch_size, POLL_SLICE_SECONDS))
+        return list(self._client.consume(self.kafka.consume_batch, POLL_SLICE_SECONDS))
 
     async def close(self) -> None:
         if self._consuming is not None:
@@ -192,6 +208,9 @@ class TopicWorker(PollingWorker):
         for tp in assigned:
             tp.offset = positions[tp.partition]
         client.assign(assigned)
+        held = [tp for tp in assigned if self.partitions[tp.partition].paused]
+        if held:  # paused by an operator: stays so in this process too
+            client.pause(held)
         log.info("%s: partitions %s assigned", self.name, sorted(positions))
 
     def _revoked(self, client: Consumer, revoked: list[TopicPartition]) -> None:
@@ -207,8 +226,10 @@ class TopicWorker(PollingWorker):
             name = partition_name(self.name, tp.partition)
             await self.checkpoints.register_upstream(name, self.consumer.kind, self.upstream)
             await self.checkpoints.record_leader(name, self.identity)
-            position = await self.checkpoints.position(name) or 0
-            partition = Partition(tp.partition, name, self._partition_consumer(name), position)
+            position, paused, _ = await self.checkpoints.upstream_progress(name)
+            partition = Partition(
+                tp.partition, name, self._partition_consumer(name), position, paused
+            )
             self.partitions[tp.partition] = partition
             if position > 0:
                 offsets[tp.partition] = position
@@ -262,6 +283,29 @@ class TopicWorker(PollingWorker):
             return None
         return self.events.decoded_ahead((cursor, event))
 
+    async def _gone(self, number: int) -> None:
+        """The partition's checkpoint is before the earliest message the topic still holds:
+        pinned there, with what a skip does (carry on from the earliest still there)."""
+        partition = self.partitions.get(number)
+        if partition is None or partition.retry_at is not None:
+            return
+        tp = TopicPartition(self.topic, number)
+        try:
+            low, _ = await asyncio.to_thread(self._watermarks, tp)
+        except Exception:  # the broker cannot say now: tried again after the backoff
+            low = partition.position + 1
+        lost = GoneFromTopic(
+            f"offsets {partition.position}..{low - 1} of {self.topic}[{number}] are gone"
+            f" (retention or compaction deleted them before this consumer read them); skip"
+            f" to carry on from offset {low}, the earliest the topic still holds"
+        )
+        await self._failed(partition, max(low, partition.position + 1), lost)
+
+    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
+        assert self._client is not None
+        low, high = self._client.get_watermark_offsets(tp, timeout=5)
+        return int(low), int(high)
+
     async def _failed(self, partition: Partition, cursor: int, error: BaseException) -> None:
         """Pin the partition on the failing message: read again from the checkpoint (what
         came before it is committed) after the backoff; the other partitions go on."""
@@ -288,12 +332,32 @@ class TopicWorker(PollingWorker):
 
     def _seek(self, tp: TopicPartition, pause: bool) -> None:
         assert self._client is not None
+        if pause:
+            self._client.pause([tp])
         try:
-            if pause:
-                self._client.pause([tp])
             self._client.seek(tp)
-        except Exception as error:  # revoked meanwhile: the new owner starts at the checkpoint
-            log.debug("%s: cannot seek %s: %s", self.name, tp, error)
+        except KafkaException:
+            # A partition whose fetch stopped on an error (its offset out of range) takes no
+            # seek: assign this process's partitions again, each at its checkpoint.
+            self._reassign()
+
+    def _reassign(self) -> None:
+        assert self._client is not None
+        owned = [
+            TopicPartition(self.topic, p.number, p.position or OFFSET_BEGINNING)
+            for p in self.partitions.values()
+        ]
+        try:
+            self._client.assign(owned)
+            held = [
+                TopicPartition(self.topic, p.number)
+                for p in self.partitions.values()
+                if p.paused or p.retry_at is not None
+            ]
+            if held:
+                self._client.pause(held)
+        except KafkaException as error:  # revoked meanwhile: the new owner starts right
+            log.warning("%s: cannot assign %s again: %s", self.name, owned, error)
 
     async def _control(self) -> None:
         """Operators' pauses, skips and rewinds, and failing partitions whose retry is due."""
@@ -308,10 +372,14 @@ class TopicWorker(PollingWorker):
             partition = names[name]
             tp = TopicPartition(self.topic, partition.number, int(position))
             due = partition.retry_at is not None and partition.retry_at <= now
-            if paused != partition.paused:
+            resumed = partition.paused and not paused
+            if paused and not partition.paused:
+                partition.paused = True
+                await asyncio.to_thread(self._pause, tp)
+            # Messages fetched while paused or waiting were passed over: read from the
+            # checkpoint again whenever it moved, a retry is due, or a pause ends.
+            if resumed or due or int(position) != partition.position:
                 partition.paused = bool(paused)
-                await asyncio.to_thread(self._pause if paused else self._resume, tp)
-            if int(position) != partition.position or due:
                 partition.retry_at = None
                 await self._reposition(partition)
                 if not partition.paused:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,3 +255,56 @@ async def _published_to_head(ward: httpx.AsyncClient, events: int, seconds: floa
         return status if done else None
 
     return await eventually(published, seconds, f"{events} alerts published")
+
+
+async def test_events_gone_from_the_topic_before_they_were_read_stop_the_partition_visibly(
+    tmp_path: Path, database_url: str, outreach_database_url: str, broker: DevBroker
+) -> None:
+    """Retention deleted what a consumer had not read yet: it says so and waits for an
+    operator, instead of jumping silently to what is left."""
+    topic, settings = topic_name("ward.alerts"), over_kafka(broker, topic_name("unused"))
+    settings["outreach_extra"]["kafka_subscribe"] = {"ward/alerts": topic}
+    producer = broker.producer(**{"linger.ms": 20})
+
+    def raised(subject: str, padding: int = 0) -> None:
+        data = {"ward": "W1", "risk": "medium", "score": 5, "episode": 1, "reasons": []}
+        if padding:
+            data["reasons"] = ["x" * padding]
+        headers = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", str(uuid.uuid4()).encode()),
+            ("ce_source", b"/elsewhere"),
+            ("ce_type", b"ward.AlertRaised"),
+            ("ce_subject", subject.encode()),
+            ("content-type", b"application/json"),
+        ]
+        producer.produce(topic, json.dumps(data).encode(), b"one-key", headers=headers)
+
+    raised("g0")
+    assert producer.flush(10) == 0
+    with two_services(tmp_path, database_url, outreach_database_url, **settings) as system:
+        async with system.client(system.outreach) as outreach:
+            await row_where(outreach, "/views/ward-alerts/g0", ward="W1")
+    # While outreach is away, far more arrives than the (development) broker keeps.
+    for n in range(12_000):
+        raised(f"g{n + 1}", padding=1000)
+        if n % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+
+    with two_services(tmp_path, database_url, outreach_database_url, **settings) as system:
+        async with system.client(system.outreach) as outreach:
+
+            async def gone() -> dict | None:
+                found = [s for s in (await outreach.get("/consumers")).json() if s["failing_seq"]]
+                mine = [s for s in found if s["name"].startswith("ward-alerts@")]
+                return mine[0] if mine else None
+
+            stuck = await eventually(gone, 60, "ward-alerts stopped at the lost messages")
+            assert stuck["checkpoint"] == 1 and "are gone" in stuck["error"]
+            assert (await outreach.get("/views/ward-alerts/g1")).status_code == 404
+            skipped = await outreach.post(f"/consumers/{stuck['name']}/skip")
+            assert skipped.status_code == 200, skipped.text
+            await row_where(outreach, "/views/ward-alerts/g12000", ward="W1", seconds=60)
+            status = (await outreach.get(f"/consumers/{stuck['name']}")).json()
+            assert status["state"] == "running" and status["checkpoint"] == 12_001
