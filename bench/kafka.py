@@ -4,8 +4,10 @@ A `sluice kafka-dev` cluster (librdkafka's mock brokers, in their own process) b
 `sluice serve` processes, the ward (A) and outreach (B), each on its own database.
 
   * publish: --events public events (AlertRaised then AlertResolved per patient) already in
-    A's log. A's `alerts-to-kafka` publisher sends them to a fresh topic (checkpoint moved
-    once the broker acknowledged each batch); next to it, the baseline: a bare
+    A's log (30,000 by default: librdkafka's mock brokers keep about 5 MB per partition and
+    delete the oldest past that, so 100,000 of these would not all be there to read).
+    A's `alerts-to-kafka` publisher sends them to a fresh topic (checkpoint moved once the
+    broker acknowledged each batch); next to it, the baseline: a bare
     `confluent-kafka` producer loop with the same settings (idempotent, acks=all) sending the
     very same messages, built beforehand, to another fresh topic.
   * consume: B's `ward-alerts` view reads the topic the publisher filled (its partitions at
@@ -217,7 +219,13 @@ def one_run(db: BenchDatabase, broker: DevBroker, events: int) -> dict[str, floa
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench kafka", description=__doc__)
-    parser.add_argument("--events", type=int, default=100_000, help="public events in the log")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=30_000,
+        help="public events in the log (the development broker keeps ~5 MB per partition:"
+        " past ~40,000 of these events it deletes the oldest before they are read)",
+    )
     parser.add_argument("--trials", type=int, default=3)
     args = parser.parse_args(argv)
     runs = []

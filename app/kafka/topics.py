@@ -48,7 +48,10 @@ from app.upstream.decoding import PublicEvents, Row
 
 log = logging.getLogger("sluice.kafka")
 
-POLL_SLICE_SECONDS = 0.5  # a consume call returns at least this often (stop, control)
+POLL_SLICE_SECONDS = 0.1  # a consume call returns at least this often (stop, control)
+# librdkafka defaults this service's settings (SLUICE_KAFKA_CONFIG) may change: a fetch the
+# broker holds for 100 ms when nothing is there (Kafka's 500 ms delays every catch-up start).
+CONSUMER_DEFAULTS = {"fetch.wait.max.ms": 100}
 ASSIGN_TIMEOUT_SECONDS = 30.0
 BROKER_DOWN = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE})
 PARTITION_STATE = """
@@ -164,7 +167,7 @@ class TopicWorker(PollingWorker):
         return 0 if messages else None
 
     def _subscribe(self) -> Consumer:
-        config = self.kafka.client(
+        config = CONSUMER_DEFAULTS | self.kafka.client(
             **{
                 "group.id": self.group,
                 "enable.auto.commit": False,
@@ -190,7 +193,15 @@ class TopicWorker(PollingWorker):
                 self._client.commit(offsets=commits, asynchronous=True)
             except Exception as error:  # a hint only: the checkpoints are what count
                 log.debug("%s: offset hint not committed: %s", self.name, error)
-        return list(self._client.consume(self.kafka.consume_batch, POLL_SLICE_SECONDS))
+        # What is queued already, at once; when nothing is, wait for the first message only
+        # (a consume call for a whole batch waits until the batch is full or time is up).
+        batch = self.kafka.consume_batch
+        messages = self._client.consume(batch, 0)
+        if not messages:
+            messages = self._client.consume(1, POLL_SLICE_SECONDS)
+            if messages:
+                messages += self._client.consume(batch - 1, 0)
+        return list(messages)
 
     async def close(self) -> None:
         if self._consuming is not None:
