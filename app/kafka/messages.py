@@ -54,12 +54,20 @@ def from_message(
     timestamp_ms: int | None = None,
 ) -> dict[str, Any]:
     """The CloudEvent a message carries, in the shape a public stream's page serves."""
-    found = {name.lower(): raw for name, raw in (headers or []) if raw is not None}
-    content_type = _text(found.get("content-type", b"")).split(";")[0].strip().lower()
+    attributes: dict[str, Any] = {}
+    content_type = ""
+    for name, raw in headers or ():  # one pass: a catch-up reads thousands per batch
+        if raw is None:
+            continue
+        if name.startswith(HEADER_PREFIX):
+            attribute, text = name[3:], _text(raw)
+            attributes[attribute] = int(text) if attribute in NUMBERS and text.isdigit() else text
+        elif name.lower() == "content-type":
+            content_type = _text(raw).split(";")[0].strip().lower()
     if content_type == STRUCTURED:
         event = _structured(value)
-    elif any(name.startswith(HEADER_PREFIX) for name in found):
-        event = _binary(found, value, content_type)
+    elif attributes:
+        event = _binary(attributes, value, content_type)
     else:
         raise NotACloudEvent(
             "not a CloudEvent: no ce_ headers (binary mode) and no content-type"
@@ -88,14 +96,8 @@ def _structured(value: bytes | None) -> dict[str, Any]:
     return event
 
 
-def _binary(found: dict[str, bytes], value: bytes | None, content_type: str) -> dict[str, Any]:
-    event: dict[str, Any] = {}
-    for name, raw in found.items():
-        if name.startswith(HEADER_PREFIX):
-            attribute = name.removeprefix(HEADER_PREFIX)
-            text = _text(raw)
-            event[attribute] = int(text) if attribute in NUMBERS and text.isdigit() else text
-    if content_type and not (content_type.endswith("json") or content_type.endswith("+json")):
+def _binary(event: dict[str, Any], value: bytes | None, content_type: str) -> dict[str, Any]:
+    if content_type and not content_type.endswith("json"):
         raise NotACloudEvent(f"data of content-type {content_type!r}: public events are JSON")
     try:
         event["data"] = from_json(value) if value else None
@@ -106,4 +108,4 @@ def _binary(found: dict[str, bytes], value: bytes | None, content_type: str) -> 
 
 
 def _text(raw: bytes | str) -> str:
-    return raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
