@@ -10,6 +10,7 @@ topic (``ward/alerts=ward.alerts``).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from pydantic import field_validator
@@ -116,6 +117,9 @@ class KafkaSettings(SettingsGroup):
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers or "",
             "security.protocol": self.security_protocol.lower(),
+            # librdkafka's own lines through logging (JSON like every other line), not
+            # straight to stderr
+            "logger": logging.getLogger("sluice.kafka.client"),
         }
         optional = {
             "sasl.mechanism": self.sasl_mechanism,
