@@ -54,6 +54,7 @@ POLL_SLICE_SECONDS = 0.1  # a consume call returns at least this often (stop, co
 CONSUMER_DEFAULTS = {"fetch.wait.max.ms": 100}
 ASSIGN_TIMEOUT_SECONDS = 30.0
 BROKER_DOWN = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE})
+APPLIED_SEQ = "SELECT upstream_seq FROM checkpoints WHERE name = %(name)s"
 PARTITION_STATE = """
 SELECT name, position, paused FROM checkpoints WHERE name = ANY(%(names)s)
 """
@@ -90,14 +91,32 @@ class PartitionLog:
         return self.events.decode(row)
 
 
+class PartitionCheckpoints(Checkpoints):
+    """A partition's checkpoint moves with the producer's seq of the last event applied, in
+    the same statement (a view's: in its rows' transaction). A publisher that crashed sends
+    a batch again; its messages come after the first copies with seqs not above that one,
+    and are passed over: the effect stays exactly once."""
+
+    def __init__(self, pool: Any) -> None:
+        super().__init__(pool)
+        self.batch: list[tuple[int, int]] = []  # (cursor, producer seq) of the batch's rows
+
+    def upstream_seq(self, position: int) -> int | None:
+        seqs = [seq for cursor, seq in self.batch if cursor <= position]
+        return max(seqs) if seqs else None
+
+
 @dataclass
 class Partition:
     number: int
     name: str
     consumer: Any  # the view projector or action consumer for this partition alone
+    checkpoints: PartitionCheckpoints
     position: int = 0  # the next offset to read (the checkpoint)
     paused: bool = False  # by an operator
     retry_at: float | None = None  # failing: when to read from the checkpoint again
+    applied_seq: int | None = None  # the producer's seq of the last event applied
+    newest_seq: int | None = None  # the same, counting the batch being read
 
 
 class TopicWorker(PollingWorker):
@@ -238,9 +257,10 @@ class TopicWorker(PollingWorker):
             await self.checkpoints.register_upstream(name, self.consumer.kind, self.upstream)
             await self.checkpoints.record_leader(name, self.identity)
             position, paused, _ = await self.checkpoints.upstream_progress(name)
-            partition = Partition(
-                tp.partition, name, self._partition_consumer(name), position, paused
-            )
+            checkpoints = PartitionCheckpoints(self.checkpoints.pool)
+            consumer = self._partition_consumer(name, checkpoints)
+            partition = Partition(tp.partition, name, consumer, checkpoints, position, paused)
+            partition.applied_seq = await self._applied_seq(name)
             self.partitions[tp.partition] = partition
             if position > 0:
                 offsets[tp.partition] = position
@@ -250,12 +270,21 @@ class TopicWorker(PollingWorker):
                 offsets[tp.partition] = OFFSET_BEGINNING
         return offsets
 
-    def _partition_consumer(self, name: str) -> Any:
+    def _partition_consumer(self, name: str, checkpoints: PartitionCheckpoints) -> Any:
         where = f"{self.topic}[{name.rsplit('@', 1)[1]}]"
-        return self.consumer.for_partition(name, PartitionLog(self.events, where))
+        consumer = self.consumer.for_partition(name, PartitionLog(self.events, where))
+        consumer.checkpoints = checkpoints
+        return consumer
+
+    async def _applied_seq(self, name: str) -> int | None:
+        async with self.checkpoints.pool.connection() as conn:
+            cursor = await conn.execute(APPLIED_SEQ, {"name": name})
+            row = await cursor.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     # -- a partition's batch ------------------------------------------------------------------
     async def _apply(self, partition: Partition, batch: list[Any]) -> None:
+        partition.checkpoints.batch, partition.newest_seq = [], partition.applied_seq
         rows = [row for message in batch if (row := self._row(message, partition)) is not None]
         upto = batch[-1].offset() + 1
         if upto <= partition.position:
@@ -271,6 +300,7 @@ class TopicWorker(PollingWorker):
         except UndecodableEvent as error:
             await self._failed(partition, rows[0][0] if rows else upto, error)
             return
+        partition.applied_seq = partition.checkpoints.upstream_seq(upto) or partition.applied_seq
         self.consumed += len(batch)
         if self.metrics is not None:
             self.metrics.kafka_consumed(self.name, self.topic, len(batch))
@@ -290,6 +320,13 @@ class TopicWorker(PollingWorker):
             if self.events.subscription.ignore_unknown:
                 return None
             return cursor, Unreadable(str(error))
+        seq = event.get("seq")
+        if isinstance(seq, int):  # a Sluice publisher's: its seqs only grow per partition
+            newest = partition.newest_seq
+            if newest is not None and seq <= newest:
+                return None  # sent again after a publisher's crash: applied already
+            partition.newest_seq = seq
+            partition.checkpoints.batch.append((cursor, seq))
         if not self.events.reads(event):
             return None
         return self.events.decoded_ahead((cursor, event))
@@ -338,6 +375,7 @@ class TopicWorker(PollingWorker):
         a failure), optionally held until its retry is due."""
         partition.consumer.reset()
         partition.position = await self.checkpoints.position(partition.name) or 0
+        partition.applied_seq = await self._applied_seq(partition.name)
         tp = TopicPartition(self.topic, partition.number, partition.position)
         await asyncio.to_thread(self._seek, tp, pause)
 

@@ -71,6 +71,7 @@ SET position = moved.position,
     error = CASE WHEN moved.position >= failing_seq THEN NULL ELSE error END,
     failing_since = CASE WHEN moved.position >= failing_seq THEN NULL ELSE failing_since END,
     attempts = CASE WHEN moved.position >= failing_seq THEN 0 ELSE attempts END,
+    upstream_seq = COALESCE(%(upstream_seq)s::bigint, checkpoints.upstream_seq),
     updated_at = now()
 FROM moved
 WHERE name = %(name)s AND (%(expected)s::bigint IS NULL OR checkpoints.position = %(expected)s)
@@ -184,6 +185,10 @@ class Checkpoints:
         async with self.pool.connection() as conn:
             await conn.execute(UPSTREAM_FAILED, {"name": name, "error": error[:4000]})
 
+    def upstream_seq(self, position: int) -> int | None:
+        """The producer's seq to record with ``position`` (a topic partition's; None: kept)."""
+        return None
+
     async def broker_reached(self, name: str) -> None:
         """A publisher's broker acknowledges again: its error goes."""
         async with self.pool.connection() as conn:
@@ -206,12 +211,18 @@ class Checkpoints:
 
     async def advance(self, conn: AsyncConnection, name: str, position: int) -> None:
         """Move the checkpoint of a consumer whose row ``conn`` has claimed."""
-        await conn.execute(ADVANCE, {"name": name, "position": position, "expected": None})
+        params = {"name": name, "position": position, "expected": None}
+        await conn.execute(ADVANCE, {**params, "upstream_seq": self.upstream_seq(position)})
 
     async def advance_from(self, name: str, expected: int, position: int) -> bool:
         """Move the checkpoint only if it is still at ``expected``: an operator's skip or
         rewind made meanwhile wins, and the consumer starts again from there."""
-        params = {"name": name, "position": position, "expected": expected}
+        params = {
+            "name": name,
+            "position": position,
+            "expected": expected,
+            "upstream_seq": self.upstream_seq(position),
+        }
         async with self.pool.connection() as conn:
             cursor = await conn.execute(ADVANCE, params)
             return cursor.rowcount == 1

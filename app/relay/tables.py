@@ -47,6 +47,9 @@ class CheckpointRow(SQLModel, table=True):
     # learned of it. Its position is then the producer's seq.
     upstream: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     upstream_head: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # A partition of a Kafka topic: the producer's seq of the last event applied (a message
+    # its publisher sent again, with a seq not above it, is passed over).
+    upstream_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     upstream_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     upstream_failing_since: datetime | None = Field(
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)

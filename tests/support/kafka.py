@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 
 class DevBroker:
@@ -51,6 +51,18 @@ class DevBroker:
 
     def producer(self, **config: Any) -> Producer:
         return Producer({"bootstrap.servers": self.bootstrap, **config})
+
+    def messages_in(self, topic: str) -> int:
+        """Every message the topic holds (its partitions' high watermarks, added up)."""
+        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "watermarks"})
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            return sum(
+                consumer.get_watermark_offsets(TopicPartition(topic, number), timeout=10)[1]
+                for number in partitions
+            )
+        finally:
+            consumer.close()
 
     def read_all(self, topic: str, count: int, seconds: float = 30) -> list[Any]:
         """At least ``count`` messages of ``topic``, from the beginning (a group of its own)."""
