@@ -308,3 +308,50 @@ async def test_events_gone_from_the_topic_before_they_were_read_stop_the_partiti
             await row_where(outreach, "/views/ward-alerts/g12000", ward="W1", seconds=60)
             status = (await outreach.get(f"/consumers/{stuck['name']}")).json()
             assert status["state"] == "running" and status["checkpoint"] == 12_001
+
+
+async def test_a_batch_a_publisher_sent_again_is_applied_once_even_across_a_restart(
+    tmp_path: Path, database_url: str, outreach_database_url: str, broker: DevBroker
+) -> None:
+    """After a crash a publisher sends its last batch again (at-least-once); the consumer
+    passes over what it applied already, by the producer's seq kept with its checkpoint."""
+    topic, settings = topic_name("ward.alerts"), over_kafka(broker, topic_name("unused"))
+    settings["outreach_extra"]["kafka_subscribe"] = {"ward/alerts": topic}
+    producer = broker.producer()
+    raised = {"ward": "W3", "risk": "medium", "score": 5, "episode": 1, "reasons": []}
+    escalated = {"risk": "high", "previous_risk": "medium", "score": 9, "reason": "risk-increased"}
+    ids = {seq: str(uuid.uuid4()) for seq in (1, 2, 3)}
+
+    def send(seq: int) -> None:
+        kind, data = (
+            ("ward.AlertRaised", raised) if seq == 1 else ("ward.AlertEscalated", escalated)
+        )
+        headers = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", ids[seq].encode()),
+            ("ce_source", b"/sluice/ward/streams/alerts"),
+            ("ce_type", kind.encode()),
+            ("ce_subject", b"d1"),
+            ("ce_seq", str(seq).encode()),
+            ("content-type", b"application/json"),
+        ]
+        producer.produce(topic, json.dumps(data).encode(), b"d1", headers=headers)
+
+    for seq in (1, 2, 2, 3, 2, 3):  # two copies of a batch sent again
+        send(seq)
+    assert producer.flush(10) == 0
+    with two_services(tmp_path, database_url, outreach_database_url, **settings) as system:
+        async with system.client(system.outreach) as outreach:
+            row = await row_where(outreach, "/views/ward-alerts/d1", risk="high")
+            await partitions_caught_up(outreach, "ward-alerts", topic, events=6)
+            row = (await outreach.get("/views/ward-alerts/d1")).json()
+            assert row["escalations"] == 2
+
+    for seq in (2, 3):  # and once more while outreach is away
+        send(seq)
+    assert producer.flush(10) == 0
+    with two_services(tmp_path, database_url, outreach_database_url, **settings) as system:
+        async with system.client(system.outreach) as outreach:
+            await partitions_caught_up(outreach, "ward-alerts", topic, events=8)
+            row = (await outreach.get("/views/ward-alerts/d1")).json()
+            assert row["escalations"] == 2
