@@ -355,3 +355,33 @@ async def test_a_batch_a_publisher_sent_again_is_applied_once_even_across_a_rest
             await partitions_caught_up(outreach, "ward-alerts", topic, events=8)
             row = (await outreach.get("/views/ward-alerts/d1")).json()
             assert row["escalations"] == 2
+
+
+async def test_brokers_gone_turn_the_topic_consumers_broker_unavailable(
+    tmp_path: Path, database_url: str, outreach_database_url: str
+) -> None:
+    broker, topic = DevBroker(tmp_path / "kafka"), topic_name("ward.alerts")
+    try:
+        with two_services(
+            tmp_path, database_url, outreach_database_url, **over_kafka(broker, topic)
+        ) as system:
+            async with (
+                system.client(system.ward) as ward,
+                system.client(system.outreach) as outreach,
+            ):
+                await deteriorate(ward, range(3))
+                await partitions_caught_up(outreach, "ward-alerts", topic, events=6)
+                broker.close()  # every broker gone: connections refused from now on
+
+                async def unavailable() -> list[dict] | None:
+                    statuses = (await outreach.get("/consumers")).json()
+                    mine = [s for s in statuses if s["name"].startswith("ward-alerts@")]
+                    down = [s for s in mine if s["state"] == "broker-unavailable"]
+                    return down if down and len(down) == len(mine) else None
+
+                down = await eventually(unavailable, 30, "the partitions broker-unavailable")
+                assert all(s["upstream_error"] for s in down)
+                metrics = (await outreach.get("/metrics")).text
+                assert "sluice_kafka_broker_errors_total" in metrics
+    finally:
+        broker.close()

@@ -41,6 +41,8 @@ class DevBroker:
         self.process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
+        if self.process.poll() is not None:
+            return
         self.thaw()
         self.process.terminate()
         try:
