@@ -88,11 +88,6 @@ class TopicPublisher:
             )
         return self._producer
 
-    async def close(self) -> None:
-        if self._producer is not None:
-            await asyncio.to_thread(self._producer.flush, 5)
-            self._producer = None
-
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
         events, failure = self._published(rows)
         end = failure[0] - 1 if failure else upto
@@ -144,7 +139,7 @@ class TopicPublisher:
 
     async def _send(self, events: list[PublicCloudEvent]) -> None:
         """Produce ``events`` in order and wait until the broker acknowledged every one."""
-        outcome = _Acks(len(events))
+        outcome = _Acks()
         messages = [to_message(event) for event in events]
         await asyncio.to_thread(self._produce, messages, outcome)
         while True:
@@ -182,8 +177,7 @@ class TopicPublisher:
 class _Acks:
     """Delivery reports of one batch (librdkafka calls back from ``flush``)."""
 
-    def __init__(self, count: int) -> None:
-        self.count = count
+    def __init__(self) -> None:
         self.errors: list[str] = []
 
     def delivered(self, error: KafkaError | None, _message: Any) -> None:

@@ -297,9 +297,6 @@ class TopicWorker(PollingWorker):
         except HandlerFailed as failed:
             await self._failed(partition, failed.seq, failed.error)
             return
-        except UndecodableEvent as error:
-            await self._failed(partition, rows[0][0] if rows else upto, error)
-            return
         partition.applied_seq = partition.checkpoints.upstream_seq(upto) or partition.applied_seq
         self.consumed += len(batch)
         if self.metrics is not None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +209,49 @@ async def test_a_foreign_producer_s_cloudevents_are_read_and_a_malformed_message
 async def test_a_broker_that_stops_answering_for_20_s_loses_nothing_and_holds_nothing_else_up(
     tmp_path: Path, database_url: str, outreach_database_url: str
 ) -> None:
+    async with system_on_a_broker_of_its_own(tmp_path, database_url, outreach_database_url) as (
+        broker,
+        topic,
+        ward,
+        outreach,
+    ):
+        await deteriorate(ward, range(10))
+        before = await _published_to_head(ward, 20)
+        await partitions_caught_up(outreach, "ward-alerts", topic, events=20)
+
+        broker.freeze()  # SIGSTOP: the brokers stop answering, connections hang
+        frozen_at = time.monotonic()
+        try:
+            await deteriorate(ward, range(10, 20))  # commands do not wait on Kafka
+            await row_where(ward, "/views/open-alerts/p19", risk="high")  # nor views
+
+            async def shown() -> dict | None:
+                status = (await ward.get("/consumers/alerts-to-kafka")).json()
+                return status if status["state"] == "broker-unavailable" else None
+
+            during = await eventually(shown, 15, "the publisher broker-unavailable")
+            assert during["checkpoint"] == before["checkpoint"]  # nothing unacked
+            assert during["lag_events"] == 20
+            # The outage itself lasts 20 s (a duration to hold, not a condition to await).
+            await asyncio.sleep(max(0.0, frozen_at + 20 - time.monotonic()))
+            status = (await ward.get("/consumers/alerts-to-kafka")).json()
+            assert status["checkpoint"] == before["checkpoint"]
+        finally:
+            broker.thaw()
+
+        after = await _published_to_head(ward, 40, seconds=90)
+        assert after["state"] == "running" and after["upstream_error"] is None
+        await partitions_caught_up(outreach, "ward-alerts", topic, events=40, seconds=90)
+        messages = broker.read_all(topic, 40)
+    assert escalations(outreach_database_url) == {1: 20}
+    assert len({_header(m, "ce_id") for m in messages}) == 40
+
+
+@asynccontextmanager
+async def system_on_a_broker_of_its_own(
+    tmp_path: Path, database_url: str, outreach_database_url: str
+) -> AsyncIterator[tuple[DevBroker, str, httpx.AsyncClient, httpx.AsyncClient]]:
+    """The two services over a topic of a broker this test alone may freeze or stop."""
     broker, topic = DevBroker(tmp_path / "kafka"), topic_name("ward.alerts")
     try:
         with two_services(
@@ -216,34 +261,7 @@ async def test_a_broker_that_stops_answering_for_20_s_loses_nothing_and_holds_no
                 system.client(system.ward) as ward,
                 system.client(system.outreach) as outreach,
             ):
-                await deteriorate(ward, range(10))
-                before = await _published_to_head(ward, 20)
-                await partitions_caught_up(outreach, "ward-alerts", topic, events=20)
-
-                broker.freeze()  # SIGSTOP: the brokers stop answering, connections hang
-                try:
-                    await deteriorate(ward, range(10, 20))  # commands do not wait on Kafka
-                    await row_where(ward, "/views/open-alerts/p19", risk="high")  # nor views
-
-                    async def shown() -> dict | None:
-                        status = (await ward.get("/consumers/alerts-to-kafka")).json()
-                        return status if status["state"] == "broker-unavailable" else None
-
-                    during = await eventually(shown, 15, "the publisher broker-unavailable")
-                    assert during["checkpoint"] == before["checkpoint"]  # nothing unacked
-                    assert during["lag_events"] == 20
-                    await asyncio.sleep(20 - 5)
-                    status = (await ward.get("/consumers/alerts-to-kafka")).json()
-                    assert status["checkpoint"] == before["checkpoint"]
-                finally:
-                    broker.thaw()
-
-                after = await _published_to_head(ward, 40, seconds=90)
-                assert after["state"] == "running" and after["upstream_error"] is None
-                await partitions_caught_up(outreach, "ward-alerts", topic, events=40, seconds=90)
-        assert escalations(outreach_database_url) == {1: 20}
-        messages = broker.read_all(topic, 40)
-        assert len({_header(m, "ce_id") for m in messages}) == 40
+                yield broker, topic, ward, outreach
     finally:
         broker.close()
 
@@ -360,28 +378,23 @@ async def test_a_batch_a_publisher_sent_again_is_applied_once_even_across_a_rest
 async def test_brokers_gone_turn_the_topic_consumers_broker_unavailable(
     tmp_path: Path, database_url: str, outreach_database_url: str
 ) -> None:
-    broker, topic = DevBroker(tmp_path / "kafka"), topic_name("ward.alerts")
-    try:
-        with two_services(
-            tmp_path, database_url, outreach_database_url, **over_kafka(broker, topic)
-        ) as system:
-            async with (
-                system.client(system.ward) as ward,
-                system.client(system.outreach) as outreach,
-            ):
-                await deteriorate(ward, range(3))
-                await partitions_caught_up(outreach, "ward-alerts", topic, events=6)
-                broker.close()  # every broker gone: connections refused from now on
+    async with system_on_a_broker_of_its_own(tmp_path, database_url, outreach_database_url) as (
+        broker,
+        topic,
+        ward,
+        outreach,
+    ):
+        await deteriorate(ward, range(3))
+        await partitions_caught_up(outreach, "ward-alerts", topic, events=6)
+        broker.close()  # every broker gone: connections refused from now on
 
-                async def unavailable() -> list[dict] | None:
-                    statuses = (await outreach.get("/consumers")).json()
-                    mine = [s for s in statuses if s["name"].startswith("ward-alerts@")]
-                    down = [s for s in mine if s["state"] == "broker-unavailable"]
-                    return down if down and len(down) == len(mine) else None
+        async def unavailable() -> list[dict] | None:
+            statuses = (await outreach.get("/consumers")).json()
+            mine = [s for s in statuses if s["name"].startswith("ward-alerts@")]
+            down = [s for s in mine if s["state"] == "broker-unavailable"]
+            return down if down and len(down) == len(mine) else None
 
-                down = await eventually(unavailable, 30, "the partitions broker-unavailable")
-                assert all(s["upstream_error"] for s in down)
-                metrics = (await outreach.get("/metrics")).text
-                assert "sluice_kafka_broker_errors_total" in metrics
-    finally:
-        broker.close()
+        down = await eventually(unavailable, 30, "the partitions broker-unavailable")
+        assert all(s["upstream_error"] for s in down)
+        metrics = (await outreach.get("/metrics")).text
+        assert "sluice_kafka_broker_errors_total" in metrics
