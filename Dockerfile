@@ -22,4 +22,8 @@ WORKDIR /srv
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=2)"]
+# One image, two deployments scaled apart (the README's "Processes and roles"):
+#   command side:  docker run … sluice serve --role api --workers auto   (as many as needed)
+#   consumer side: docker run … sluice serve --role workers              (one, plus standbys)
+# Both answer /readyz, so the HEALTHCHECK above serves either. Default: everything in one.
 CMD ["sluice", "serve"]

@@ -79,12 +79,13 @@ async def open_pool(settings: Settings, url: str) -> AsyncConnectionPool:
 
 
 async def build_runtime(
-    settings: Settings, service: Service, service_name: str, url: str
+    settings: Settings, service: Service, service_name: str, url: str, *, seed_keys: bool = True
 ) -> Runtime:
-    """Everything a process runs, built and wired; nothing started yet."""
+    """Everything a process runs, built and wired; nothing started yet. ``seed_keys``:
+    seed SLUICE_ADMIN_KEY or make the first key (False: a parent process did)."""
     pool, conninfo, background = await open_pool(settings, url), libpq_url(url), settings.background
     listener, metrics = Listener(conninfo, background), Metrics(service)
-    keys, keyring = await _keys(settings, pool, listener)
+    keys, keyring = await _keys(settings, pool, listener, prepare=seed_keys)
     journal = Journal(
         pool,
         on_appended=lambda: listener.wake_local(OUTBOX_CHANNEL),
@@ -129,62 +130,68 @@ async def build_runtime(
 
 
 def _attach_workers(runtime: Runtime) -> None:
-    runtime.workers = _workers(runtime)
-    runtime.consumer_names = frozenset(
-        worker.name
-        for worker in runtime.workers
-        if isinstance(worker, ConsumerWorker | TopicWorker)
-    )
+    consumers = _consumer_workers(runtime)
+    # Every consumer the service declares, whichever process runs it: an api process's
+    # GET /consumers must not call them retired.
+    runtime.consumer_names = frozenset(worker.name for worker in consumers)
+    runtime.workers = _workers(runtime, consumers)
 
 
 async def _keys(
-    settings: Settings, pool: AsyncConnectionPool, listener: Listener
+    settings: Settings, pool: AsyncConnectionPool, listener: Listener, *, prepare: bool
 ) -> tuple[KeyStore, KeyRing]:
     keys = KeyStore(pool)
-    await prepare_keys(
-        keys, admin_key=settings.keys.admin_key, first_start_in=_first_start_folder(settings)
-    )
+    if prepare:
+        await prepare_keys(
+            keys, admin_key=settings.keys.admin_key, first_start_in=first_start_folder(settings)
+        )
     keyring = KeyRing(keys)
     listener.on_payload(KEYS_CHANNEL, keyring.forget_all)
     return keys, keyring
 
 
-def _workers(runtime: Runtime) -> list[Worker]:
+def _workers(runtime: Runtime, consumers: list[ConsumerWorker | TopicWorker]) -> list[Worker]:
     """In the data's order: the listener first (no wake-up missed), the sequencer, the
-    hub, leadership, the consumers, then timers, webhook deliveries, keys, housekeeping."""
+    hub, leadership, the consumers, then timers, webhook deliveries, keys, housekeeping.
+
+    By role: an ``api`` process keeps what serves requests (the hub behind WebSockets and
+    long polls, rebuilds an operator asks for, key changes that close sockets); a
+    ``workers`` process what moves the log (the sequencer, the consumers, timers, webhook
+    deliveries, housekeeping). ``all`` runs both."""
     settings, listener = runtime.settings, runtime.listener
-    background = settings.background
-    consumers = _consumer_workers(runtime)
+    background, process = settings.background, settings.process
     key_changes = KeyChanges(listener, background)
-    key_changes.react(SocketKeyWatch(runtime.keys, runtime.sockets).recheck)
-    key_changes.react(runtime.webhooks.disable_revoked_owners)
-    return [
-        listener,
-        runtime.sequencer,
-        runtime.hub,
-        runtime.leadership,
-        *consumers,
-        runtime.rebuilds,
-        TimerWorker(
-            TimerStore(runtime.pool),
-            functools.partial(fire_timer, runtime.runner),
-            listener,
-            background,
-        ),
-        DeliveryPump(
-            runtime.deliveries,
-            runtime.webhooks,
-            runtime.log,
-            listener,
-            settings.webhooks,
-            background,
-            on_attempt=runtime.metrics.webhook_attempt,
-        ),
-        key_changes,
-        ExpiredCommandPurger(
-            runtime.journal, settings.commands.idempotency_ttl_seconds, background
-        ),
-    ]
+    api: list[Worker] = []
+    workers: list[Worker] = []
+    if process.serves_api:
+        key_changes.react(SocketKeyWatch(runtime.keys, runtime.sockets).recheck)
+        api = [runtime.hub, runtime.rebuilds]
+    if process.runs_workers:
+        key_changes.react(runtime.webhooks.disable_revoked_owners)
+        workers = [
+            runtime.leadership,
+            *consumers,
+            TimerWorker(
+                TimerStore(runtime.pool),
+                functools.partial(fire_timer, runtime.runner),
+                listener,
+                background,
+            ),
+            DeliveryPump(
+                runtime.deliveries,
+                runtime.webhooks,
+                runtime.log,
+                listener,
+                settings.webhooks,
+                background,
+                on_attempt=runtime.metrics.webhook_attempt,
+            ),
+            ExpiredCommandPurger(
+                runtime.journal, settings.commands.idempotency_ttl_seconds, background
+            ),
+        ]
+    sequencer: list[Worker] = [runtime.sequencer] if process.runs_workers else []
+    return [listener, *sequencer, *api, *workers, key_changes]
 
 
 def _consumer_workers(runtime: Runtime) -> list[ConsumerWorker | TopicWorker]:
@@ -345,7 +352,7 @@ def _rebuild(
     )
 
 
-def _first_start_folder(settings: Settings) -> Path | None:
+def first_start_folder(settings: Settings) -> Path | None:
     """Where a brand-new local install keeps its first admin key: only with the embedded
     database (a server of one's own), never for a shared DATABASE_URL."""
     database = settings.database

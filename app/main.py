@@ -21,7 +21,7 @@ from app.api.fast_path import FastPath
 from app.api.limits import BodyLimit
 from app.api.logs import RequestLog, quiet_refused_handshakes
 from app.api.openapi import install_openapi, operation_id
-from app.api.problems import install_problem_handlers
+from app.api.problems import ProblemError, install_problem_handlers
 from app.assembly import build_runtime, prepare_storage
 from app.console import console_files
 from app.db.runtime import resolve_database_url
@@ -49,9 +49,11 @@ def create_app(
     service: Service | None = None,
     database_url: str | None = None,
     command_fast_path: bool = True,
+    seed_keys: bool = True,
 ) -> FastAPI:
     """The app for ``service``. ``command_fast_path=False`` leaves commands to their FastAPI
-    routes, which parse them the same way (for comparison; the fast path is quicker)."""
+    routes, which parse them the same way (for comparison; the fast path is quicker).
+    ``seed_keys=False``: a parent process seeded the keys (``--workers``)."""
     settings = settings or get_settings()
     service = service or load_service(settings.service)
     service_name = settings.service_name or service.name
@@ -59,7 +61,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = database_url or await asyncio.to_thread(resolve_database_url, settings.database)
-        runtime = await build_runtime(settings, service, service_name, url)
+        runtime = await build_runtime(settings, service, service_name, url, seed_keys=seed_keys)
         app.state.runtime = runtime
         try:
             await prepare_storage(runtime)
@@ -83,14 +85,41 @@ def create_app(
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
+    install_problem_handlers(app)
+    quiet_refused_handshakes()
+    if not settings.process.serves_api:
+        _add_middleware(app, settings, None)
+        _add_worker_routes(app)
+        return app
     install_openapi(app, schemas=command_schemas(service))
     install_docs(app, app.title)
-    install_problem_handlers(app)
     install_command_problems(app)
-    quiet_refused_handshakes()
     _add_middleware(app, settings, service if command_fast_path else None)
     _add_routes(app, service, service_name)
     return app
+
+
+def _add_worker_routes(app: FastAPI) -> None:
+    """A ``workers`` process: its health and metrics, and for anything else a 404 that says
+    where the API is, so a load balancer pointed at the wrong deployment is found at once."""
+    app.include_router(health_router)
+    app.include_router(metrics_router, dependencies=[require(ADMIN)])
+
+    async def elsewhere(path: str) -> None:
+        raise ProblemError(
+            404,
+            "not-served-here",
+            "Not served by a workers process",
+            f"/{path}: this process runs only the workers (SLUICE_ROLE=workers); send"
+            " requests to a process with the role api or all",
+        )
+
+    app.add_api_route(
+        "/{path:path}",
+        elsewhere,
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+    )
 
 
 def _add_routes(app: FastAPI, service: Service, service_name: str) -> None:

@@ -27,7 +27,7 @@ from pydantic_settings import (
 )
 
 from app.api.settings import HttpSettings, LogSettings
-from app.background.settings import WorkerSettings
+from app.background.settings import ProcessSettings, WorkerSettings
 from app.config import ConfigurationError, SettingsGroup
 from app.db.settings import DatabaseSettings
 from app.journal.settings import CommandSettings
@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     )
     database: DatabaseSettings = DatabaseSettings()
     http: HttpSettings = HttpSettings()
+    process: ProcessSettings = ProcessSettings()
     logs: LogSettings = LogSettings()
     keys: KeySettings = KeySettings()
     commands: CommandSettings = CommandSettings()
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     GROUPS: ClassVar[tuple[str, ...]] = (
         "database",
         "http",
+        "process",
         "logs",
         "keys",
         "commands",

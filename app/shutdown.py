@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
@@ -39,6 +40,15 @@ async def drain(runtime: Runtime) -> None:
 
 
 class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, *, on_serving: Callable[[], None] | None = None):
+        super().__init__(config)
+        self.on_serving = on_serving
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.on_serving is not None:
+            self.on_serving()
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:  # no new connections while draining
             server.close()

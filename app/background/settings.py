@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from app.config import SettingsGroup, setting
 
 
@@ -22,3 +24,38 @@ class WorkerSettings(SettingsGroup):
         "Through a database outage workers retry at growing intervals, at most this long apart.",
         gt=0,
     )
+
+
+ROLES = ("all", "api", "workers")
+
+
+class ProcessSettings(SettingsGroup):
+    """What a `sluice serve` process runs, so the command side and the consumer side can be
+    deployed, and scaled, apart."""
+
+    role: str = setting(
+        "all",
+        "role",
+        "all: the API and the workers; api: HTTP and WebSockets only (commands are appended,"
+        " numbered by a workers process); workers: the sequencer, consumers, timers and"
+        " webhook deliveries, serving only /healthz, /readyz and /metrics (`--role`).",
+        pattern="^(all|api|workers)$",
+    )
+    workers: str = setting(
+        "1",
+        "workers",
+        "Processes `sluice serve` runs on its one port (`--workers`): a number, or auto (one"
+        " per CPU).",
+        pattern="^(auto|[1-9][0-9]*)$",
+    )
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role != "workers"
+
+    @property
+    def runs_workers(self) -> bool:
+        return self.role != "api"
+
+    def process_count(self) -> int:
+        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)

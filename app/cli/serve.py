@@ -10,13 +10,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.settings import Settings
+from app.settings import ConfigurationError, Settings
 
 
 def add_commands(commands: Any) -> None:
     serve = commands.add_parser("serve", help="migrate, then serve the API (and the workers)")
     serve.add_argument("--host", help="default: SLUICE_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, help="default: SLUICE_PORT or 8000")
+    serve.add_argument(
+        "--workers",
+        help="processes serving the port: a number, or auto (one per CPU);"
+        " default SLUICE_WORKERS or 1",
+    )
+    serve.add_argument(
+        "--role",
+        choices=("all", "api", "workers"),
+        help="api: HTTP and WebSockets; workers: sequencer, consumers, timers, webhook"
+        " deliveries; all (default: SLUICE_ROLE or all): both",
+    )
     serve.add_argument("--no-migrate", action="store_true", help="skip the migrations")
     serve.add_argument(
         "--reload", action="store_true", help="restart when a .py file here changes (development)"
@@ -33,16 +44,23 @@ def run_serve(settings: Settings, args: argparse.Namespace) -> int:
     from app.sdk.service import load_service
     from app.shutdown import DrainingServer
 
+    process = {"role": args.role, "workers": args.workers}
+    settings = settings.but(**{name: value for name, value in process.items() if value})
     service = load_service(settings.service)
     url = migrated_database(settings, service, migrate=not args.no_migrate)
+    count = settings.process.process_count()
     if args.reload:
+        if count > 1:
+            raise ConfigurationError("--reload runs one process: it cannot go with --workers")
         return _serve_reloading(settings, args)
+    if count > 1:
+        return _serve_group(settings, url, args, count)
     app = create_app(settings, service=service, database_url=url)
     config = server_config(settings, app, args.host, args.port)
     # uvicorn re-raises the signal that stopped it once it has shut down. SIGTERM's default
     # would end the process on the spot, skipping atexit, and with it the embedded server's
     # stop: a normal exit instead, as for Ctrl-C.
-    signal.signal(signal.SIGTERM, _exit_normally)
+    signal.signal(signal.SIGTERM, exit_normally)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn re-raises it once shut down
         DrainingServer(config).run()
     return 0
@@ -101,7 +119,14 @@ def reloaded_app() -> Any:
     return create_app(settings)
 
 
-def _exit_normally(signum: int, frame: object) -> None:
+def _serve_group(settings: Settings, url: str, args: argparse.Namespace, count: int) -> int:
+    from app.cli.processes import ProcessGroup, bind
+
+    sock = bind(args.host or settings.http.host, args.port or settings.http.port)
+    return ProcessGroup(settings, url, sock, count).run()
+
+
+def exit_normally(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 

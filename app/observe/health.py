@@ -32,7 +32,9 @@ async def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
         return problem_response(
             request, 503, "not-ready", "Not ready", f"database: {type(error).__name__}"
         )
-    sequencer = runtime.sequencer.stats
-    return JSONResponse(
-        {"status": "ready", "sequencer": "leader" if sequencer.leading else "standby"}
-    )
+    role = runtime.settings.process.role
+    if role == "api":
+        sequencer = "elsewhere"  # a workers process numbers this one's commands
+    else:
+        sequencer = "leader" if runtime.sequencer.stats.leading else "standby"
+    return JSONResponse({"status": "ready", "role": role, "sequencer": sequencer})
