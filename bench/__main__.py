@@ -13,6 +13,8 @@ BENCHMARKS = {
     "overhead": "bench.overhead",
     "streams": "bench.streams",
     "kafka": "bench.kafka",
+    "scaling": "bench.scaling",
+    "growth": "bench.growth",
 }
 
 

@@ -8,7 +8,11 @@ the webhook pump's results).
 Atomicity stays per item: if a batch fails on something one row can cause (a unique
 violation: a version lost to another process, an Idempotency-Key taken; or a value the
 database refuses, such as a NUL in text), its items are re-run one per statement, so exactly
-the guilty item sees the error and the others land.
+the guilty item sees the error and the others land. A writer that can name the guilty items
+with one cheap look (``culprits``: the journal asks which entities already have the versions
+a batch wanted) spares that: the named items fail, the rest go out again as one batch. With
+several processes appending to the same entities, a stale cache loses a version often, and
+one commit per item would have made every such batch cost as many transactions as items.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ T = TypeVar("T")
 # Errors one item of a batch can cause on its own: worth re-running the items one by one.
 ONE_ITEM_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 Write = Callable[[Sequence[T]], Awaitable[None]]
+# Given a batch and the error it failed with: the items known to cause it, each with the error
+# it should see (none known: every item is re-run on its own).
+Culprits = Callable[[Sequence[T], Exception], Awaitable[dict[int, Exception]]]
 
 
 class GroupCommit(Generic[T]):
@@ -34,8 +41,10 @@ class GroupCommit(Generic[T]):
         max_batch: int,
         max_in_flight: int,
         on_batch: Callable[[int], None] | None = None,
+        culprits: Culprits[T] | None = None,
     ) -> None:
         self._write = write
+        self._culprits = culprits
         self.max_batch = max_batch
         self.max_in_flight = max_in_flight
         self.on_batch = on_batch  # told each batch's size as it leaves: how well commits group
@@ -78,19 +87,45 @@ class GroupCommit(Generic[T]):
         try:
             await self._write([item for item, _ in batch])
         except ONE_ITEM_ERRORS as error:
-            if len(batch) == 1:
-                _settle(batch[0][1], error=error)
-            else:
-                await asyncio.gather(*(self._one(item, future) for item, future in batch))
+            await self._failed(batch, error)
             return
         except BaseException as error:  # the database or the task failed: tell every waiter
-            for _, future in batch:
-                _settle(future, error=error)
-            if isinstance(error, asyncio.CancelledError):
-                raise
+            _settle_all(batch, error)
             return
-        for _, future in batch:
-            _settle(future)
+        _settle_all(batch)
+
+    async def _failed(self, batch: list[tuple[T, asyncio.Future[None]]], error: Exception) -> None:
+        """A batch failed on what one item can cause: find that item, and let the rest land."""
+        if len(batch) == 1:
+            _settle(batch[0][1], error=error)
+            return
+        known = await self._known_culprits(batch, error)
+        if not known:
+            await asyncio.gather(*(self._one(item, future) for item, future in batch))
+            return
+        for index, culprit_error in known.items():
+            _settle(batch[index][1], error=culprit_error)
+        rest = [entry for index, entry in enumerate(batch) if index not in known]
+        if not rest:
+            return
+        try:
+            await self._write([item for item, _ in rest])
+        except ONE_ITEM_ERRORS:  # another culprit, unnamed: one by one after all
+            await asyncio.gather(*(self._one(item, future) for item, future in rest))
+        except BaseException as again:
+            _settle_all(rest, again)
+        else:
+            _settle_all(rest)
+
+    async def _known_culprits(
+        self, batch: list[tuple[T, asyncio.Future[None]]], error: Exception
+    ) -> dict[int, Exception]:
+        if self._culprits is None:
+            return {}
+        try:
+            return await self._culprits([item for item, _ in batch], error)
+        except Exception:  # no answer: nothing is known, each item is tried on its own
+            return {}
 
     async def _one(self, item: T, future: asyncio.Future[None]) -> None:
         try:
@@ -99,6 +134,15 @@ class GroupCommit(Generic[T]):
             _settle(future, error=error)
         else:
             _settle(future)
+
+
+def _settle_all(
+    batch: list[tuple[T, asyncio.Future[None]]], error: BaseException | None = None
+) -> None:
+    for _, future in batch:
+        _settle(future, error=error)
+    if isinstance(error, asyncio.CancelledError):
+        raise error
 
 
 def _settle(future: asyncio.Future[None], error: BaseException | None = None) -> None:

@@ -40,6 +40,14 @@ SELECT COALESCE(max(version), 0) FROM events
 WHERE entity_type = %(entity_type)s AND entity_id = %(entity_id)s
 """
 
+# Each entity's current version, for a batch that lost a version race: which items lost it.
+CURRENT_VERSIONS = """
+SELECT e.entity_type, e.entity_id,
+       COALESCE((SELECT max(version) FROM events
+                 WHERE entity_type = e.entity_type AND entity_id = e.entity_id), 0)
+FROM unnest(%(entity_types)s::text[], %(entity_ids)s::text[]) AS e(entity_type, entity_id)
+"""
+
 # Advisory locks in the two-int4 form: (namespace, hash of the entity). Collisions only cost a wait.
 ENTITY_LOCK_NAMESPACE = 0x51CE
 ENTITY_LOCK_KEY = "%(lock_namespace)s, hashtext(%(entity_type)s || '/' || %(entity_id)s)"
@@ -96,6 +104,24 @@ _APPEND_SNAPSHOTS = """, new_snapshots AS (
 )"""
 
 
+# The notification names the appending process and the entities it wrote, so the other
+# processes drop those entities from their caches (a stale entry would lose its next append's
+# version race). A payload past PostgreSQL's limit (8000 bytes) would fail the append: a huge
+# batch notifies the origin alone, and other caches find out by losing a race, as before. So
+# does every batch while the notification queue is over 1% full: a listener that stopped
+# reading (a frozen process) holds the queue for everyone, and once it is full every NOTIFY,
+# and with it every append, fails; the names would fill it ~100x faster than a bare wake-up.
+_WRITTEN = """(
+    SELECT CASE WHEN octet_length(written) < 7900
+                     AND pg_notification_queue_usage() < %(names_below)s
+                THEN written ELSE %(origin)s END
+    FROM (
+        SELECT %(origin)s || ' ' || json_agg(json_build_array(entity_type, entity_id))::text
+        FROM (SELECT DISTINCT entity_type, entity_id FROM batch) AS entities
+    ) AS payload(written)
+)"""
+
+
 @functools.cache
 def append_batch(*, commands: bool, snapshots: bool, timers: bool, cancels: bool) -> str:
     """The append statement with only the parts a batch needs."""
@@ -105,7 +131,7 @@ def append_batch(*, commands: bool, snapshots: bool, timers: bool, cancels: bool
         + (_APPEND_SNAPSHOTS if snapshots else "")
         + (SCHEDULE_IN_APPEND if timers else "")
         + (CANCEL_IN_APPEND if cancels else "")
-        + f"\nSELECT (SELECT count(*) FROM new_events), pg_notify('{OUTBOX_CHANNEL}', '')"
+        + f"\nSELECT (SELECT count(*) FROM new_events), pg_notify('{OUTBOX_CHANNEL}', {_WRITTEN})"
         + (SCHEDULED_IN_APPEND if timers else "")
         + "\n"
     )

@@ -13,22 +13,13 @@ import time
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.auth import AUTH_HEADERS
-from tests.support.servers import SluiceProcess
+from tests.support.servers import SluiceProcess, postgres_running_in
 from tests.support.ward import ADMIT
-
-
-def postgres_running_in(data_dir: Path) -> bool:
-    for process in psutil.process_iter(["name", "cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if process.info["name"] == "postgres" and str(data_dir) in cmdline:
-            return True
-    return False
 
 
 @pytest.mark.timeout(180)

@@ -22,7 +22,7 @@ import websockets
 
 from tests.support.auth import AUTH_HEADERS
 from tests.support.relay import assert_log_is_gapless
-from tests.support.servers import SluiceProcess
+from tests.support.servers import SluiceProcess, postgres_running_in
 from tests.support.waiting import eventually
 from tests.support.ward import ADMIT, vitals
 
@@ -256,3 +256,33 @@ def test_workers_and_roles_out_of_their_rules_are_refused_by_name(database_url: 
     assert role.returncode == 2 and "SLUICE_ROLE" in role.stderr, role.stderr
     reload = sluice("serve", "--reload", "--workers", "2")
     assert reload.returncode == 2 and "--reload" in reload.stderr, reload.stderr
+
+
+@pytest.mark.timeout(180)
+def test_workers_2_on_the_embedded_database_make_one_first_key_and_stop_it_last(
+    tmp_path: Path,
+) -> None:
+    """The quick start with --workers: one first-start key (not one per child), and Ctrl-C
+    stops the children, then the embedded PostgreSQL."""
+    data_dir = tmp_path / "data"
+    env = {"SLUICE_DATA_DIR": str(data_dir), "SLUICE_ADMIN_KEY": "", "DATABASE_URL": ""}
+    group = SluiceProcess(env, tmp_path, None, "--workers", "2")
+    try:
+        group.wait_ready()
+        children = children_of(group.process.pid)
+        assert len(children) == 2
+        key = (data_dir / "admin.key").read_text().strip()
+        assert group.log().count("created an admin API key") == 1
+        for _ in range(4):  # whichever child answers, the key is known
+            admitted = httpx.post(
+                f"{group.url}/entities/patient/p1/record-vitals",
+                json=vitals(),
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=10,
+            )
+            assert admitted.status_code in (200, 409), admitted.text
+        assert group.interrupt() == 0, group.log()
+        assert not any(alive(pid) for pid in children)
+    finally:
+        group.close()
+    assert not postgres_running_in(data_dir), "Ctrl-C must stop the embedded PostgreSQL"

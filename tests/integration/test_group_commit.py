@@ -67,6 +67,27 @@ async def test_a_conflict_in_a_batch_fails_only_its_own_command(
     assert table_counts(db)["outbox"] == 3
 
 
+async def test_versions_lost_to_another_writer_are_named_and_the_rest_land_together(
+    journal: Journal, db: psycopg.Connection
+) -> None:
+    """Another process appended to three of these entities first (this one's cache was
+    stale): one read names the three, and the other seven commit together, not one by one."""
+    for entity in ("s0", "s1", "s2"):
+        await journal.append(pending(entity))
+    wanted = [f"s{i}" for i in range(3)] + [f"f{i}" for i in range(7)]
+    results = await asyncio.gather(
+        *(journal.append(pending(entity)) for entity in wanted), return_exceptions=True
+    )
+    assert all(isinstance(result, VersionConflict) for result in results[:3]), results
+    assert "at version 1 already" in str(results[0])
+    assert results[3:] == [None] * 7
+    fresh = db.execute(
+        "SELECT count(DISTINCT xmin::text) FROM events WHERE entity_id LIKE 'f%'"
+    ).fetchone()
+    assert fresh == (1,)  # one commit for the seven
+    assert journal.batcher.batches == 3 + 1  # the three setup appends, and the batch
+
+
 async def test_a_value_the_database_refuses_fails_only_its_own_command(
     journal: Journal, db: psycopg.Connection
 ) -> None:

@@ -21,6 +21,17 @@ from fastapi import FastAPI
 from tests.support.auth import ADMIN_KEY
 
 
+def postgres_running_in(data_dir: Path) -> bool:
+    """Whether an embedded PostgreSQL still runs on ``data_dir``."""
+    import psutil
+
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if process.info["name"] == "postgres" and str(data_dir) in cmdline:
+            return True
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

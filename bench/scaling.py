@@ -1,0 +1,245 @@
+"""Using every core: process layouts, and the CPU one command costs.
+
+    python -m bench scaling [--trials 3] [--seconds 10] [--rate 1000] [--against REV]
+
+Each layout is `sluice serve` process(es) on a fresh database with 1,000 admitted patients and
+the whole pipeline running (views, the vitals action, the webhook dispatcher):
+  * one process, `--workers 1 --role all` (the baseline: what main ran);
+  * `--workers 2 --role all`: two processes on one port, each also standing by as a worker;
+  * `--workers 2 --role api` next to one `--role workers`: the command side and the
+    consumer side apart;
+  * with --against REV, REV's one process, from a git worktree.
+For each: wrk at 32 connections as fast as it goes (commands/s, p50, p99); then wrk offering
+--rate commands/s (paced, random think times), and the CPU time the layout's Sluice processes
+(and, apart, PostgreSQL's) spent in that window, divided by the commands it appended: µs of
+CPU per command, for the api side and the workers side. Layouts are interleaved trial by
+trial; the figures are medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from bench.append import LUA
+from bench.database import bench_database
+from bench.report import median, table
+from bench.servers import BENCH_ENV, admit_patients, wrk
+from tests.support.servers import SluiceProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+PACED = Path(__file__).with_name("paced_vitals.lua")
+CONNECTIONS = 32
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    api: tuple[str, ...]  # `sluice serve` options of the process taking the requests
+    workers: tuple[str, ...] | None = None  # a separate workers process, if any
+    env: tuple[tuple[str, str], ...] = ()
+
+
+def layouts(against: str | None, worktree: Path | None) -> list[Layout]:
+    found = [
+        Layout("1 process, role all", ()),
+        Layout("--workers 2, role all", ("--workers", "2")),
+        Layout("1 api + 1 workers", ("--role", "api"), ("--role", "workers")),
+        Layout(
+            "--workers 2 api + 1 workers",
+            ("--workers", "2", "--role", "api"),
+            ("--role", "workers"),
+        ),
+    ]
+    if against and worktree:
+        found.insert(0, Layout(f"{against}: 1 process", (), None, (("PYTHONPATH", str(worktree)),)))
+    return found
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench scaling")
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rate", type=int, default=1000, help="offered commands/s for the CPU")
+    parser.add_argument("--against", help="also REV's one process (a git worktree)")
+    args = parser.parse_args(argv)
+    with ExitStack() as stack:
+        worktree = stack.enter_context(_worktree(args.against)) if args.against else None
+        chosen = layouts(args.against, worktree)
+        results: dict[str, list[dict[str, float]]] = {layout.name: [] for layout in chosen}
+        with bench_database() as database:
+            for _ in range(args.trials):
+                for layout in chosen:
+                    url = database.fresh("scaling", migrate=False)
+                    results[layout.name].append(measure(layout, url, args.seconds, args.rate))
+    report(results, args)
+    return 0
+
+
+@contextmanager
+def _worktree(revision: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "baseline"
+        git = ["git", "-C", str(ROOT)]
+        subprocess.run([*git, "worktree", "add", "-f", str(path), revision], check=True)
+        try:
+            yield path
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
+
+
+def measure(layout: Layout, url: str, seconds: float, rate: int) -> dict[str, float]:
+    env = {"DATABASE_URL": url, **BENCH_ENV, **dict(layout.env)}
+    folder = Path(tempfile.gettempdir())
+    processes: list[SluiceProcess] = []
+    try:
+        front = SluiceProcess(env, folder, None, *layout.api)
+        processes.append(front)
+        front.wait_ready()
+        back = None
+        if layout.workers is not None:
+            back = SluiceProcess(env, folder, None, *layout.workers)
+            processes.append(back)
+            back.wait_ready()
+        admit_patients(front.url)
+        saturated = wrk(front.url, CONNECTIONS, seconds, LUA)
+        # The paced window: CPU per command at a rate every layout keeps up with.
+        delay = CONNECTIONS * 1000 / rate
+        before = _cpu(front, back), _appended(url)
+        started = time.monotonic()
+        wrk(front.url, CONNECTIONS, seconds, PACED, env={"DELAY_MS": f"{delay:.3f}"})
+        _wait_consumed(url)
+        elapsed = time.monotonic() - started
+        after = _cpu(front, back), _appended(url)
+        commands = after[1] - before[1]
+        api, workers, postgres = (
+            (end - start) / commands * 1e6 for start, end in zip(before[0], after[0], strict=True)
+        )
+        return {
+            **saturated,
+            "offered": commands / elapsed,
+            "api_us": api,
+            "workers_us": workers,
+            "postgres_us": postgres,
+        }
+    finally:
+        for process in processes:
+            process.process.terminate()
+        for process in processes:
+            process.process.wait(60)
+            process.close()
+
+
+def _cpu(front: SluiceProcess, back: SluiceProcess | None) -> tuple[float, float, float]:
+    """CPU seconds so far: the front process (and its children), the workers process (and
+    its), PostgreSQL's server processes."""
+    table_ = _process_table()
+    api = _tree_cpu(table_, front.process.pid)
+    workers = _tree_cpu(table_, back.process.pid) if back else 0.0
+    postgres = sum(cpu for _, name, cpu in table_.values() if name == "postgres")
+    return api, workers, postgres
+
+
+def _process_table() -> dict[int, tuple[int, str, float]]:
+    """pid → (parent pid, command name, CPU seconds), from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / TICK)
+    return found
+
+
+def _tree_cpu(table_: dict[int, tuple[int, str, float]], root: int) -> float:
+    total, frontier = 0.0, [root]
+    while frontier:
+        pid = frontier.pop()
+        total += table_.get(pid, (0, "", 0.0))[2]
+        frontier += [child for child, (parent, _, _) in table_.items() if parent == pid]
+    return total
+
+
+def _appended(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_consumed(url: str, timeout: float = 60) -> None:
+    """Until every event is numbered and every local consumer is at the head, so the
+    workers' CPU for the window's commands is all counted."""
+    query = """
+        SELECT (SELECT count(*) FROM events WHERE seq IS NULL)
+             + (SELECT count(*) FROM checkpoints
+                WHERE upstream IS NULL AND position < (SELECT coalesce(max(seq), 0) FROM events))
+    """
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(query).fetchone()
+            if row and row[0] == 0:
+                return
+            time.sleep(0.05)
+    raise RuntimeError("the consumers did not catch up within a minute")
+
+
+def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    names = list(results)
+    baseline = next(name for name in names if name == "1 process, role all")
+    base_rps = median([r["rps"] for r in results[baseline]])
+    rows = []
+    for name in names:
+        runs = results[name]
+        rps = median([r["rps"] for r in runs])
+        rows.append(
+            [
+                name,
+                f"{rps:,.0f}",
+                f"{median([r['p50'] for r in runs]):.1f}",
+                f"{median([r['p99'] for r in runs]):.1f}",
+                f"{rps / base_rps:.2f}",
+            ]
+        )
+    table(
+        f"record-vitals, wrk {CONNECTIONS} connections, whole pipeline, medians of {args.trials}",
+        ["layout", "commands/s", "p50 ms", "p99 ms", "vs 1 process"],
+        rows,
+    )
+    base_cpu = median([r["api_us"] + r["workers_us"] for r in results[baseline]])
+    rows = []
+    for name in names:
+        runs = results[name]
+        api, workers = median([r["api_us"] for r in runs]), median([r["workers_us"] for r in runs])
+        sluice = median([r["api_us"] + r["workers_us"] for r in runs])
+        rows.append(
+            [
+                name,
+                f"{median([r['offered'] for r in runs]):,.0f}",
+                f"{api:.0f}",
+                f"{workers:.0f}" if workers else "-",
+                f"{sluice:.0f}",
+                f"{median([r['postgres_us'] for r in runs]):.0f}",
+                f"{sluice / base_cpu:.2f}",
+            ]
+        )
+    table(
+        f"CPU per command at {args.rate:,}/s offered (µs; api = the process wrk talks to)",
+        ["layout", "commands/s", "api", "workers", "Sluice", "PostgreSQL", "vs 1 process"],
+        rows,
+    )

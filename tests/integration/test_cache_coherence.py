@@ -1,0 +1,96 @@
+"""Entity caches of several processes: an append in one evicts the entity from the others.
+
+Two command runners on one database, each with its own pool, journal and LISTEN connection,
+as two `sluice serve` processes have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from psycopg_pool import AsyncConnectionPool
+
+from app.background.listener import Listener
+from app.background.settings import WorkerSettings
+from app.journal.cache import forget_written_elsewhere
+from app.journal.commands import CommandRequest, CommandRunner
+from app.journal.repository import Journal
+from app.journal.settings import CommandSettings
+from app.journal.sql import OUTBOX_CHANNEL
+from app.services.ward import service as ward
+from app.services.ward.patient import Admit, RecordVitals
+from tests.support.waiting import eventually
+
+ADMIT = Admit(name="Ada", ward="W1", bed="1")
+VITALS = RecordVitals(
+    respiration_rate=18,
+    spo2=96,
+    on_oxygen=False,
+    systolic_bp=118,
+    pulse=84,
+    consciousness="A",
+    temperature=37.2,
+)
+
+
+@asynccontextmanager
+async def process(database_url: str) -> AsyncIterator[tuple[CommandRunner, Listener]]:
+    pool = AsyncConnectionPool(
+        database_url, min_size=1, max_size=4, kwargs={"autocommit": True}, open=False
+    )
+    await pool.open(wait=True)
+    runner = CommandRunner(ward, Journal(pool), CommandSettings())
+    listener = Listener(database_url, WorkerSettings())
+    listener.on_payload(
+        OUTBOX_CHANNEL, forget_written_elsewhere(runner.cache, runner.journal.origin)
+    )
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.connected.wait(), 10)
+        yield runner, listener
+    finally:
+        await listener.stop()
+        await pool.close()
+
+
+async def test_an_append_in_another_process_evicts_the_entity_here(database_url: str) -> None:
+    async with process(database_url) as (one, _), process(database_url) as (two, _):
+        await one.run(CommandRequest("patient", "p1", "admit", ADMIT))
+        await one.run(CommandRequest("patient", "p2", "admit", ADMIT))
+        assert one.cache.get(("patient", "p1")) is not None
+        await asyncio.sleep(0.2)  # one's own notifications arrive, and evict nothing of its own
+        assert one.cache.get(("patient", "p2")) is not None
+
+        await two.run(CommandRequest("patient", "p1", "record-vitals", VITALS))
+        await eventually(lambda: one.cache.get(("patient", "p1")) is None, 5, "p1 evicted")
+        assert one.cache.get(("patient", "p2")) is not None  # not written elsewhere: kept
+
+        # one decides p1 on fresh state (version 2 is taken): no version race lost
+        outcome = await one.run(CommandRequest("patient", "p1", "record-vitals", VITALS))
+        assert outcome.result.version == 3
+
+
+async def test_past_the_queue_limit_only_the_origin_is_sent_and_the_append_lands(
+    database_url: str,
+) -> None:
+    """A listener that stops reading holds PostgreSQL's notification queue back; once full,
+    every NOTIFY, and with it every append, fails. Past the limit (here 0, as if the queue
+    were already that full) the names stay out: the append lands, other caches find out by
+    losing a race."""
+    async with process(database_url) as (one, listener), process(database_url) as (two, _):
+        heard: list[str] = []
+        listener.on_payload(OUTBOX_CHANNEL, heard.append)  # listened to already: no "" here
+        await two.run(CommandRequest("patient", "p8", "admit", ADMIT))
+        await eventually(lambda: any('"p8"' in payload for payload in heard), 5, "names sent")
+        two.journal.names_in_notify_below = 0.0
+        await one.run(CommandRequest("patient", "p9", "admit", ADMIT))
+        await two.run(CommandRequest("patient", "p9", "record-vitals", VITALS))
+        await eventually(lambda: two.journal.origin in heard, 5, "the origin alone")
+        assert not any(
+            '"p9"' in payload for payload in heard if payload.startswith(two.journal.origin)
+        )
+        # one's entry for p9 is stale now: its next command loses the race, then lands
+        outcome = await one.run(CommandRequest("patient", "p9", "record-vitals", VITALS))
+        assert outcome.result.version == 3
