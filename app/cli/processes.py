@@ -102,12 +102,13 @@ class ProcessGroup:
         return Child(process, serving)
 
     def _keep_alive(self) -> bool:
-        """Restart a child that died after it was serving; False if one died before."""
+        """Restart a child that died after it was serving, or was killed (by a signal) at any
+        time; False if one failed on its own before it served."""
         for index, child in enumerate(self.children):
             if child.process.is_alive():
                 continue
             code = child.process.exitcode
-            if not child.serving.is_set():
+            if not child.serving.is_set() and code is not None and code >= 0:
                 log.error("a serving process exited (code %s) before it started serving", code)
                 return False
             log.warning(

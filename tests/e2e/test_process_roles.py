@@ -217,7 +217,7 @@ async def test_a_child_that_dies_is_replaced_and_an_orphaned_child_stops(
     group = serve(database_url, tmp_path, "--workers", "2")
     try:
         first, second = children_of(group.process.pid)
-        os.kill(first, signal.SIGKILL)
+        os.kill(first, signal.SIGKILL)  # serving yet or not: a killed child is replaced
 
         async def replaced() -> list[int] | None:
             now = children_of(group.process.pid)

@@ -37,7 +37,12 @@ def hold_an_append(conn: psycopg.Connection, entity_id: str) -> None:
         "data": {"name": "Late", "ward": "W1", "bed": "1", "spo2_scale": 1},
         "metadata": {},
     }
-    params = {"lock_namespace": journal_sql.ENTITY_LOCK_NAMESPACE, "events": json.dumps([row])}
+    params = {
+        "lock_namespace": journal_sql.ENTITY_LOCK_NAMESPACE,
+        "events": json.dumps([row]),
+        "origin": "test",
+        "names_below": 0.01,
+    }
     statement = journal_sql.append_batch(
         commands=False, snapshots=False, timers=False, cancels=False
     )
