@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import gc
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -57,23 +57,7 @@ def create_app(
     settings = settings or get_settings()
     service = service or load_service(settings.service)
     service_name = settings.service_name or service.name
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = database_url or await asyncio.to_thread(resolve_database_url, settings.database)
-        runtime = await build_runtime(settings, service, service_name, url, seed_keys=seed_keys)
-        app.state.runtime = runtime
-        try:
-            await prepare_storage(runtime)
-            await runtime.start()
-            # Everything loaded so far lives as long as the process: keep it out of the
-            # collector's full passes, which otherwise walk it all (~100 ms pauses).
-            gc.freeze()
-            yield
-        finally:
-            await runtime.stop()
-            await runtime.pool.close()
-
+    lifespan = _lifespan(settings, service, service_name, database_url, seed_keys=seed_keys)
     app = FastAPI(
         title=f"Sluice — {service_name}",
         version="1.0.0",
@@ -97,6 +81,35 @@ def create_app(
     _add_middleware(app, settings, service if command_fast_path else None)
     _add_routes(app, service, service_name)
     return app
+
+
+def _lifespan(
+    settings: Settings,
+    service: Service,
+    service_name: str,
+    database_url: str | None,
+    *,
+    seed_keys: bool,
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """The runtime built, started and stopped with the app."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or await asyncio.to_thread(resolve_database_url, settings.database)
+        runtime = await build_runtime(settings, service, service_name, url, seed_keys=seed_keys)
+        app.state.runtime = runtime
+        try:
+            await prepare_storage(runtime)
+            await runtime.start()
+            # Everything loaded so far lives as long as the process: keep it out of the
+            # collector's full passes, which otherwise walk it all (~100 ms pauses).
+            gc.freeze()
+            yield
+        finally:
+            await runtime.stop()
+            await runtime.pool.close()
+
+    return lifespan
 
 
 def _add_worker_routes(app: FastAPI) -> None:
