@@ -26,7 +26,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.context import SpawnProcess
 from multiprocessing.synchronize import Event
 
@@ -65,8 +65,7 @@ async def _prepare_keys(settings: Settings, url: str) -> None:
 @dataclass
 class Child:
     process: SpawnProcess
-    serving: Event
-    started_at: float = field(default_factory=time.monotonic)
+    serving: Event  # set once its server accepts connections
 
 
 class ProcessGroup:

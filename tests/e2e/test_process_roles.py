@@ -286,3 +286,24 @@ def test_workers_2_on_the_embedded_database_make_one_first_key_and_stop_it_last(
     finally:
         group.close()
     assert not postgres_running_in(data_dir), "Ctrl-C must stop the embedded PostgreSQL"
+
+
+@pytest.mark.timeout(120)
+def test_a_child_that_fails_before_serving_stops_the_group_with_an_error(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Broken the same way at every start: not restarted forever."""
+    (tmp_path / "children_fail.py").write_text(
+        "import multiprocessing\n"
+        "from app.services.ward import service\n"
+        "if multiprocessing.parent_process() is not None:\n"
+        "    raise RuntimeError('this service cannot start in a child')\n"
+    )
+    env = {"DATABASE_URL": database_url, "SLUICE_SERVICE": "children_fail:service", **ENV}
+    group = SluiceProcess(env, tmp_path, None, "--workers", "2")
+    try:
+        assert group.process.wait(90) == 1, group.log()
+        assert "before it started serving" in group.log()
+        assert children_of(group.process.pid) == []
+    finally:
+        group.close()
