@@ -151,10 +151,19 @@ async def test_api_processes_append_and_only_a_workers_process_numbers_and_consu
 
             leaders = await eventually(led_by_workers, 30, "every consumer led")
             assert set(leaders.values()) == {workers.process.pid}, leaders
-            board = await http.get(f"{api_two.url}/views/ward-board/p3")
+            # Read-your-writes across processes: a command through one api process, the
+            # view read through the other, waiting for the workers process to apply it.
+            recorded = await http.post(
+                f"{api_one.url}/entities/patient/p3/record-vitals", json=vitals(pulse=131)
+            )
+            event_id = recorded.json()["events"][0]["event_id"]
+            board = await http.get(
+                f"{api_two.url}/views/ward-board/p3", params={"consistent_with": event_id}
+            )
             assert board.status_code == 200, board.text
+            assert board.json()["latest_vitals"]["pulse"] == 131
         with psycopg.connect(database_url) as conn:
-            assert_log_is_gapless(conn, total)
+            assert_log_is_gapless(conn, total + 1)
     finally:
         for process in (api_one, api_two, workers):
             if process is not None:
