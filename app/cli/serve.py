@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -94,6 +95,7 @@ def _serve_reloading(settings: Settings, args: argparse.Namespace) -> int:
     any) running across the restarts; the child finds it through the same data folder."""
     import uvicorn
 
+    os.environ["SLUICE_ROLE"] = settings.process.role  # the child reads its settings anew
     uvicorn.run(
         "app.cli.serve:reloaded_app",
         factory=True,
