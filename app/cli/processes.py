@@ -34,6 +34,15 @@ from app.settings import Settings
 
 log = logging.getLogger("sluice")
 
+# A process's connections besides its pool: the LISTEN connection, leadership's session
+# (advisory locks) and the sequencer's.
+CONNECTIONS_BESIDES_THE_POOL = 3
+# What the server still takes: its limit, less the superusers' reserve and what is open now.
+ALLOWED_CONNECTIONS = """
+SELECT current_setting('max_connections')::int
+     - current_setting('superuser_reserved_connections')::int
+     - (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
+"""
 STOP_SECONDS = 30.0  # a child's drain is bounded well below this (10 s for requests)
 PARENT_CHECK_SECONDS = 1.0
 
@@ -46,20 +55,38 @@ def bind(host: str, port: int) -> socket.socket:
     return config.bind_socket()
 
 
-async def _prepare_keys(settings: Settings, url: str) -> None:
+async def _prepare_once(settings: Settings, url: str, count: int) -> None:
+    """What N children must not each do: make the first key (they would race), and check
+    that the server takes the connections N pools may open."""
     from app.assembly import first_start_folder, open_pool
     from app.keys.bootstrap import prepare_keys
     from app.keys.store import KeyStore
 
-    pool = await open_pool(settings.but(db_pool_min_size=1, db_pool_max_size=1), url)
+    pool = await open_pool(settings.but(pool_min_size=1, pool_max_size=1), url)
     try:
         await prepare_keys(
             KeyStore(pool),
             admin_key=settings.keys.admin_key,
             first_start_in=first_start_folder(settings),
         )
+        async with pool.connection() as conn:
+            row = await (await conn.execute(ALLOWED_CONNECTIONS)).fetchone()
     finally:
         await pool.close()
+    allowed = int(row[0]) if row else 0
+    wanted = count * (settings.database.pool_max_size + CONNECTIONS_BESIDES_THE_POOL)
+    if wanted > allowed:
+        log.warning(
+            "%d processes may open up to %d connections (SLUICE_POOL_MAX_SIZE=%d each, plus"
+            " %d of their own), but the server takes %d more: under load some will wait or"
+            " fail. Lower SLUICE_WORKERS or SLUICE_POOL_MAX_SIZE, or raise the server's"
+            " max_connections",
+            count,
+            wanted,
+            settings.database.pool_max_size,
+            CONNECTIONS_BESIDES_THE_POOL,
+            allowed,
+        )
 
 
 @dataclass
@@ -77,7 +104,7 @@ class ProcessGroup:
 
     def run(self) -> int:
         """Serve until SIGTERM or Ctrl-C; 0, or 1 if a child could not start."""
-        asyncio.run(_prepare_keys(self.settings, self.url))  # once, not raced by N children
+        asyncio.run(_prepare_once(self.settings, self.url, self.count))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stopping.set())
         self.children = [self._start() for _ in range(self.count)]

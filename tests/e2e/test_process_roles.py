@@ -316,3 +316,21 @@ def test_a_child_that_fails_before_serving_stops_the_group_with_an_error(
         assert children_of(group.process.pid) == []
     finally:
         group.close()
+
+
+@pytest.mark.timeout(120)
+def test_pools_the_server_cannot_take_are_named_at_start(database_url: str, tmp_path: Path) -> None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT current_setting('max_connections')::int").fetchone()
+    assert row is not None
+    too_big = str(row[0])  # one process's pool alone could take every connection
+    env = {"DATABASE_URL": database_url, "SLUICE_POOL_MAX_SIZE": too_big, **ENV}
+    group = SluiceProcess(env, tmp_path, None, "--workers", "2")
+    try:
+        group.wait_ready()
+        log = group.log()
+        assert "2 processes may open up to" in log and "SLUICE_POOL_MAX_SIZE" in log, log
+        group.terminate()
+        assert group.process.wait(60) == 0
+    finally:
+        group.close()
