@@ -25,7 +25,6 @@ import asyncio
 import json
 import random
 import statistics
-import tempfile
 import threading
 import time
 import uuid
@@ -38,7 +37,7 @@ import websockets
 from bench.append import VITALS
 from bench.database import bench_database
 from bench.report import percentile, table
-from bench.servers import BENCH_ENV, admit_patients, wrk
+from bench.servers import admit_patients, sluice_process, wrk
 from tests.support.auth import AUTH_HEADERS
 from tests.support.servers import SluiceProcess
 
@@ -59,37 +58,19 @@ def main(argv: list[str]) -> int:
     results: dict[str, dict[str, float]] = {}
     with bench_database() as database:
         url = database.fresh("growth")
-        with serving(url) as server:
+        with sluice_process({"DATABASE_URL": url}) as server:
             admit_patients(server.url)
             long_stream(server.url)
         head = _head(url)
-        with serving(url) as server:
+        with sluice_process({"DATABASE_URL": url}) as server:
             results["small"] = measure(server, url, args)
         started = time.monotonic()
         grow(url, args.events)
         print(f"grew the log to {_head(url):,} events in {time.monotonic() - started:.0f} s")
-        with serving(url) as server:
+        with sluice_process({"DATABASE_URL": url}) as server:
             results["big"] = measure(server, url, args)
     report(results, head, args)
     return 0
-
-
-class serving:
-    """A `sluice serve` on ``url`` for the length of a ``with``."""
-
-    def __init__(self, url: str) -> None:
-        self.process = SluiceProcess(
-            {"DATABASE_URL": url, **BENCH_ENV}, Path(tempfile.gettempdir())
-        )
-
-    def __enter__(self) -> SluiceProcess:
-        self.process.wait_ready(120)
-        return self.process
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.process.terminate()
-        self.process.process.wait(60)
-        self.process.close()
 
 
 def long_stream(base: str) -> None:

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import tempfile
-from pathlib import Path
 
 from bench.append import LUA
 from bench.database import bench_database
 from bench.report import table
-from bench.servers import BENCH_ENV, admit_patients, wrk
-from tests.support.servers import SluiceProcess
+from bench.servers import admit_patients, sluice_process, worktree, wrk
 
-ROOT = Path(__file__).resolve().parents[1]
 BEFORE_KEYS = "6a51497"
 
 
@@ -32,20 +27,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as scratch:
-        worktree = Path(scratch) / "baseline"
-        git = ["git", "-C", str(ROOT)]
-        subprocess.run([*git, "worktree", "add", "-f", str(worktree), args.against], check=True)
-        try:
-            variants = {
-                f"baseline ({args.against})": {"PYTHONPATH": str(worktree)},
-                "now, defaults": {},
-                "now, no access log": {"SLUICE_ACCESS_LOG": "false"},
-                "now, no info lines": {"SLUICE_ACCESS_LOG": "false", "SLUICE_LOG_LEVEL": "warning"},
-            }
-            runs = measure(variants, args.trials, args.seconds)
-        finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(worktree)], check=False)
+    with worktree(args.against) as baseline:
+        variants = {
+            f"baseline ({args.against})": {"PYTHONPATH": str(baseline)},
+            "now, defaults": {},
+            "now, no access log": {"SLUICE_ACCESS_LOG": "false"},
+            "now, no info lines": {"SLUICE_ACCESS_LOG": "false", "SLUICE_LOG_LEVEL": "warning"},
+        }
+        runs = measure(variants, args.trials, args.seconds)
     baseline = statistics.median(r["rps"] for r in runs[next(iter(variants))])
     rows = []
     for name, results in runs.items():
@@ -67,15 +56,7 @@ def measure(
             for name, env in variants.items():
                 # no migration here: each build migrates its own schema as it starts
                 url = database.fresh("overhead", migrate=False)
-                process = SluiceProcess(
-                    {"DATABASE_URL": url, **BENCH_ENV, **env}, Path(tempfile.gettempdir())
-                )
-                try:
-                    process.wait_ready()
+                with sluice_process({"DATABASE_URL": url, **env}) as process:
                     admit_patients(process.url)
                     runs[name].append(wrk(process.url, 32, seconds, LUA))
-                finally:
-                    process.process.terminate()
-                    process.process.wait(30)
-                    process.close()
     return runs

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +30,9 @@ import psycopg
 from bench.append import LUA
 from bench.database import bench_database
 from bench.report import median, table
-from bench.servers import BENCH_ENV, admit_patients, wrk
+from bench.servers import admit_patients, sluice_process, worktree, wrk
 from tests.support.servers import SluiceProcess
 
-ROOT = Path(__file__).resolve().parents[1]
 PACED = Path(__file__).with_name("paced_vitals.lua")
 CONNECTIONS = 32
 TICK = os.sysconf("SC_CLK_TCK")
@@ -74,8 +70,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--against", help="also REV's one process (a git worktree)")
     args = parser.parse_args(argv)
     with ExitStack() as stack:
-        worktree = stack.enter_context(_worktree(args.against)) if args.against else None
-        chosen = layouts(args.against, worktree)
+        baseline = stack.enter_context(worktree(args.against)) if args.against else None
+        chosen = layouts(args.against, baseline)
         results: dict[str, list[dict[str, float]]] = {layout.name: [] for layout in chosen}
         with bench_database() as database:
             for _ in range(args.trials):
@@ -86,31 +82,13 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-@contextmanager
-def _worktree(revision: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "baseline"
-        git = ["git", "-C", str(ROOT)]
-        subprocess.run([*git, "worktree", "add", "-f", str(path), revision], check=True)
-        try:
-            yield path
-        finally:
-            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
-
-
 def measure(layout: Layout, url: str, seconds: float, rate: int) -> dict[str, float]:
-    env = {"DATABASE_URL": url, **BENCH_ENV, **dict(layout.env)}
-    folder = Path(tempfile.gettempdir())
-    processes: list[SluiceProcess] = []
-    try:
-        front = SluiceProcess(env, folder, None, *layout.api)
-        processes.append(front)
-        front.wait_ready()
+    env = {"DATABASE_URL": url, **dict(layout.env)}
+    with ExitStack() as processes:
+        front = processes.enter_context(sluice_process(env, *layout.api))
         back = None
         if layout.workers is not None:
-            back = SluiceProcess(env, folder, None, *layout.workers)
-            processes.append(back)
-            back.wait_ready()
+            back = processes.enter_context(sluice_process(env, *layout.workers))
         admit_patients(front.url)
         saturated = wrk(front.url, CONNECTIONS, seconds, LUA)
         # The paced window: CPU per command at a rate every layout keeps up with.
@@ -121,23 +99,17 @@ def measure(layout: Layout, url: str, seconds: float, rate: int) -> dict[str, fl
         _wait_consumed(url)
         elapsed = time.monotonic() - started
         after = _cpu(front, back), _appended(url)
-        commands = after[1] - before[1]
-        api, workers, postgres = (
-            (end - start) / commands * 1e6 for start, end in zip(before[0], after[0], strict=True)
-        )
-        return {
-            **saturated,
-            "offered": commands / elapsed,
-            "api_us": api,
-            "workers_us": workers,
-            "postgres_us": postgres,
-        }
-    finally:
-        for process in processes:
-            process.process.terminate()
-        for process in processes:
-            process.process.wait(60)
-            process.close()
+    commands = after[1] - before[1]
+    api, workers, postgres = (
+        (end - start) / commands * 1e6 for start, end in zip(before[0], after[0], strict=True)
+    )
+    return {
+        **saturated,
+        "offered": commands / elapsed,
+        "api_us": api,
+        "workers_us": workers,
+        "postgres_us": postgres,
+    }
 
 
 def _cpu(front: SluiceProcess, back: SluiceProcess | None) -> tuple[float, float, float]:

@@ -15,6 +15,7 @@ import httpx
 from tests.support.auth import AUTH_HEADERS
 from tests.support.servers import SluiceProcess
 
+ROOT = Path(__file__).resolve().parents[1]
 PATIENTS = 1000
 # Benchmarks measure the server's ceiling from one key: its rate limit would be the ceiling.
 BENCH_ENV = {"SLUICE_RATE_LIMIT_PER_SECOND": "0"}
@@ -23,16 +24,35 @@ BENCH_ENV = {"SLUICE_RATE_LIMIT_PER_SECOND": "0"}
 @contextmanager
 def sluice_server(database_url: str) -> Iterator[str]:
     """A `sluice serve` process on a free port (its log in the temp folder); yields its URL."""
-    process = SluiceProcess(
-        {"DATABASE_URL": database_url, **BENCH_ENV}, Path(tempfile.gettempdir())
-    )
-    try:
-        process.wait_ready()
+    with sluice_process({"DATABASE_URL": database_url}) as process:
         yield process.url
+
+
+@contextmanager
+def sluice_process(env: Mapping[str, str], *options: str) -> Iterator[SluiceProcess]:
+    """`sluice serve` with ``options``, ready, stopped by SIGTERM at the end (its log in the
+    temp folder)."""
+    process = SluiceProcess({**BENCH_ENV, **env}, Path(tempfile.gettempdir()), None, *options)
+    try:
+        process.wait_ready(120)
+        yield process
     finally:
         process.process.terminate()
-        process.process.wait(30)
+        process.process.wait(60)
         process.close()
+
+
+@contextmanager
+def worktree(revision: str) -> Iterator[Path]:
+    """``revision`` checked out into a temporary git worktree (a baseline to run from)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "baseline"
+        git = ["git", "-C", str(ROOT)]
+        subprocess.run([*git, "worktree", "add", "-f", str(path), revision], check=True)
+        try:
+            yield path
+        finally:
+            subprocess.run([*git, "worktree", "remove", "--force", str(path)], check=False)
 
 
 def admit_patients(base: str) -> None:

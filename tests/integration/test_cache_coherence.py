@@ -56,11 +56,14 @@ async def process(database_url: str) -> AsyncIterator[tuple[CommandRunner, Liste
 
 
 async def test_an_append_in_another_process_evicts_the_entity_here(database_url: str) -> None:
-    async with process(database_url) as (one, _), process(database_url) as (two, _):
+    async with process(database_url) as (one, listener), process(database_url) as (two, _):
+        heard: list[str] = []
+        listener.on_payload(OUTBOX_CHANNEL, heard.append)  # after the cache's own reader
         await one.run(CommandRequest("patient", "p1", "admit", ADMIT))
         await one.run(CommandRequest("patient", "p2", "admit", ADMIT))
+        await eventually(lambda: any('"p2"' in payload for payload in heard), 5, "own append")
+        # one's own notifications arrived, and evicted nothing of its own
         assert one.cache.get(("patient", "p1")) is not None
-        await asyncio.sleep(0.2)  # one's own notifications arrive, and evict nothing of its own
         assert one.cache.get(("patient", "p2")) is not None
 
         await two.run(CommandRequest("patient", "p1", "record-vitals", VITALS))
