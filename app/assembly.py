@@ -60,6 +60,7 @@ from app.webhooks.deliveries import Deliveries
 from app.webhooks.dispatcher import WebhookDispatcher
 from app.webhooks.pump import DeliveryPump
 from app.webhooks.subscriptions import Subscriptions
+from app.workflows.runner import WorkflowRunner
 
 log = logging.getLogger("sluice")
 
@@ -279,6 +280,15 @@ def _consumers(runtime: Runtime) -> list[tuple[Consumer, UpstreamSource | None]]
             timers=TimerStore(pool),
         )
         found.append((consumer, source))
+    for workflow in service.workflow_types.values():
+        steps = WorkflowRunner(
+            workflow,
+            service,
+            runner=runtime.runner,
+            checkpoints=runtime.checkpoints,
+            event_log=runtime.log,
+        )
+        found.append((steps, None))
     found += [(publisher, None) for publisher in topic_publishers(runtime)]
     return found
 

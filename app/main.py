@@ -41,6 +41,7 @@ from app.settings import Settings, get_settings
 from app.stream.routes import router as stream_router
 from app.views.routes import add_view_routes
 from app.webhooks.routes import router as webhooks_router
+from app.workflows.routes import router as workflows_router
 
 
 def create_app(
@@ -143,6 +144,7 @@ def _add_routes(app: FastAPI, service: Service, service_name: str) -> None:
     app.include_router(consumers_router, dependencies=[require(ADMIN)])
     app.include_router(webhooks_router, dependencies=[require(WEBHOOKS_MANAGE)])
     app.include_router(keys_router, dependencies=[require(ADMIN)])
+    app.include_router(workflows_router)  # its routes say their scopes
     add_entity_routes(app.router, service, service_name)
     add_view_routes(app.router, service)
     add_stream_routes(app.router, service)

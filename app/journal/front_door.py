@@ -171,7 +171,7 @@ class CommandRoute:
         self.commands: dict[tuple[str, str], tuple[EventSourcedEntity[Any], CommandSpec]] = {
             (entity.name, spec.name): (entity, spec)
             for entity in service.entity_types.values()
-            for spec in entity.commands.values()
+            for spec in entity.public_commands
         }
 
     def match(self, scope: Scope) -> Target | None:

@@ -92,7 +92,7 @@ def add_entity_routes(router: APIRouter, service: Service, service_name: str) ->
     a second round of route matching on every request, measurable on the command path."""
     for entity in service.entity_types.values():
         tag = entity.name
-        for spec in entity.commands.values():
+        for spec in entity.public_commands:
             router.add_api_route(
                 f"/entities/{entity.name}/{{entity_id}}/{spec.name}",
                 _command_endpoint(entity, spec),
@@ -170,7 +170,7 @@ def command_schemas(service: Service) -> dict[str, Any]:
     models = [
         (spec.model, "validation")
         for entity in service.entity_types.values()
-        for spec in entity.commands.values()
+        for spec in entity.public_commands
     ]
     _, found = models_json_schema(models, ref_template="#/components/schemas/{model}")
     return dict(found.get("$defs", {}))
@@ -183,14 +183,15 @@ def _state_model(entity: EventSourcedEntity[Any]) -> type[BaseModel]:
         entity_type=(str, ...),
         entity_id=(str, ...),
         version=(int, ...),
-        state=(entity.state_type, ...),
+        state=(entity.public_state_type, ...),
     )
 
 
 def _state_endpoint(entity: EventSourcedEntity[Any], model: type[BaseModel]) -> Any:
     async def read_state(request: Request, runtime: RuntimeDep, entity_id: EntityId) -> Response:
         loaded = await runtime.runner.load(entity, entity_id)
-        if loaded.version == 0:
+        state = entity.public_state(loaded.state)
+        if loaded.version == 0 or state is None:
             raise EntityNotFound(entity.name, entity_id)
         etag = f'"{loaded.version}"'
         if request.headers.get("if-none-match") == etag:
@@ -199,7 +200,7 @@ def _state_endpoint(entity: EventSourcedEntity[Any], model: type[BaseModel]) -> 
             "entity_type": entity.name,
             "entity_id": entity_id,
             "version": loaded.version,
-            "state": loaded.state.model_dump(mode="json"),
+            "state": state.model_dump(mode="json"),
         }
         return Response(
             model(**body).model_dump_json(),
@@ -253,7 +254,7 @@ def _add_unknown_routes(router: APIRouter, service: Service) -> None:
         entity = service.entity_types.get(entity_type)
         if entity is None:
             raise UnknownEntityType(entity_type)
-        if command is not None and command not in entity.commands:
+        if command is not None and command not in {spec.name for spec in entity.public_commands}:
             raise UnknownCommand(entity_type, command)
 
     async def unknown_command(entity_type: str, entity_id: str, command: str) -> None:

@@ -83,6 +83,17 @@ class SnapshotRow(SQLModel, table=True):
     """The latest snapshot of an entity; ``state_schema`` invalidates it when the model changes."""
 
     __tablename__ = "snapshots"
+    __table_args__ = (
+        # GET /workflows: the running and paused workflows among every snapshot.
+        Index(
+            "snapshots_open_workflows",
+            "entity_type",
+            "entity_id",
+            postgresql_where=text(
+                "state->>'kind' = 'workflow' AND state->>'status' IN ('running', 'paused')"
+            ),
+        ),
+    )
 
     entity_type: str = Field(sa_column=Column(Text, primary_key=True))
     entity_id: str = Field(sa_column=Column(Text, primary_key=True))

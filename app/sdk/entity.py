@@ -47,6 +47,8 @@ class CommandSpec:
     model: type[Command]
     handler: Callable[..., Any]
     summary: str = ""
+    # Sent only by the platform (a timer, a workflow's runner): no HTTP route takes it.
+    internal: bool = False
 
 
 @dataclass
@@ -59,6 +61,11 @@ class _Registry:
 
 class EventSourcedEntity(Generic[S]):
     """Declare an entity type; register handlers with the decorators below."""
+
+    # A snapshot every this many versions (None: the service's SLUICE_SNAPSHOT_EVERY). The
+    # component kinds built on entities (key-value entities, workflows) take one per write,
+    # so loading one is reading one row.
+    snapshot_every: int | None = None
 
     def __init__(self, name: str, *, state: type[S], description: str = "") -> None:
         if not name or not name.replace("-", "").replace("_", "").isalnum():
@@ -73,14 +80,17 @@ class EventSourcedEntity(Generic[S]):
         """Register ``handler(state, command) -> Event | [Event] | Reply`` under ``name``."""
 
         def register(handler: Callable[..., Any]) -> Callable[..., Any]:
-            if name in self._registry.commands:
-                raise ValueError(f"{self.name}: command {name!r} declared twice")
             model = annotation_of(handler, 1, Command)
             doc = summary or (inspect.getdoc(handler) or "").split("\n")[0]
-            self._registry.commands[name] = CommandSpec(name, model, handler, doc)
+            self.add_command(CommandSpec(name, model, handler, doc))
             return handler
 
         return register
+
+    def add_command(self, spec: CommandSpec) -> None:
+        if spec.name in self._registry.commands:
+            raise ValueError(f"{self.name}: command {spec.name!r} declared twice")
+        self._registry.commands[spec.name] = spec
 
     def applies(self, handler: Callable[[S, Any], S]) -> Callable[[S, Any], S]:
         """Register ``handler(state, event) -> state``; the event class comes from its hint."""
@@ -126,6 +136,20 @@ class EventSourcedEntity(Generic[S]):
     @property
     def event_types(self) -> Mapping[str, type[Event]]:
         return self._registry.event_types
+
+    @property
+    def public_commands(self) -> list[CommandSpec]:
+        """The commands HTTP takes (the internal ones are the platform's own)."""
+        return [spec for spec in self._registry.commands.values() if not spec.internal]
+
+    @property
+    def public_state_type(self) -> type[BaseModel]:
+        """The model ``GET /entities/{type}/{id}`` answers with."""
+        return self.state_type
+
+    def public_state(self, state: S) -> BaseModel | None:
+        """What ``GET`` shows of a loaded state; None: nothing there (404)."""
+        return state
 
     def initial_state(self) -> S:
         return self.state_type()

@@ -15,6 +15,7 @@ from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Event
 from app.sdk.streams import PublicEvent, Stream, Subscription
 from app.sdk.view import View
+from app.sdk.workflow import Workflow
 
 
 @dataclass
@@ -28,13 +29,16 @@ class Service:
     # The folder of the service's own migration history (its views' tables), if it keeps one:
     # `sluice migrations new "…"` writes there, `sluice migrate` runs it with Sluice's.
     migrations: Path | None = None
+    # Durable multi-step processes; each is an entity type too (its commands, its state).
+    workflows: Iterable[Workflow] = ()
     _entities: dict[str, EventSourcedEntity] = field(init=False, repr=False)
     _views: dict[str, View] = field(init=False, repr=False)
     _actions: dict[str, Action] = field(init=False, repr=False)
     _streams: dict[str, Stream] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._entities = _by_name("entity", self.name, self.entities)
+        self.workflows = tuple(self.workflows)
+        self._entities = _by_name("entity", self.name, (*self.entities, *self.workflows))
         for entity in self._entities.values():
             entity.check()
         self._views = _by_name("view", self.name, self.views)
@@ -77,6 +81,10 @@ class Service:
     @property
     def entity_types(self) -> Mapping[str, EventSourcedEntity]:
         return self._entities
+
+    @property
+    def workflow_types(self) -> Mapping[str, Workflow]:
+        return {workflow.name: workflow for workflow in self.workflows}
 
     @property
     def view_types(self) -> Mapping[str, View]:
