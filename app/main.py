@@ -144,7 +144,8 @@ def _add_routes(app: FastAPI, service: Service, service_name: str) -> None:
     app.include_router(consumers_router, dependencies=[require(ADMIN)])
     app.include_router(webhooks_router, dependencies=[require(WEBHOOKS_MANAGE)])
     app.include_router(keys_router, dependencies=[require(ADMIN)])
-    app.include_router(workflows_router)  # its routes say their scopes
+    if service.workflow_types:
+        app.include_router(workflows_router)  # its routes say their scopes
     add_entity_routes(app.router, service, service_name)
     add_view_routes(app.router, service)
     add_stream_routes(app.router, service)

@@ -3,7 +3,8 @@
 No database: they run the same ``decide``/``apply`` (entities), the same fold (views) and the
 same handlers (actions) the platform runs, so a passing test here means the component behaves
 the same behind the HTTP API. For a whole service against a real database, see the pytest
-plugin (``app.testing.plugin``).
+plugin (``app.testing.plugin``). Key-value entities and workflows have theirs too
+(``KeyValueTestKit``, ``WorkflowTestKit``), importable from here.
 
     kit = EntityTestKit(patient)
     result = kit.given(PatientAdmitted(...)).when("discharge", Discharge())
@@ -22,6 +23,8 @@ from pydantic import BaseModel
 from sqlmodel import SQLModel
 
 from app.sdk.action import Action, ActionEffect
+from app.sdk.component_kits import KeyValueTestKit as KeyValueTestKit
+from app.sdk.component_kits import WorkflowTestKit as WorkflowTestKit
 from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Command, Event, Rejection
 from app.sdk.timers import CancelTimer, Send, Timer, TimerChange

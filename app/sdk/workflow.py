@@ -169,6 +169,67 @@ def camel(name: str) -> str:
     return "".join(part.capitalize() for part in re.split(r"[-_]", name))
 
 
+def progress_events(state: type[BaseModel]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """A workflow's events: their docs and fields (``state`` is its author's model)."""
+    return {
+        "StepStarted": (
+            "The workflow entered a step (or tried it again): its state going in.",
+            {
+                "step": (str, ...),
+                "attempt": (int, ...),
+                "state": (state, ...),
+                "deadline": (datetime | None, None),
+            },
+        ),
+        "StepCalled": (
+            "A call step's command was accepted (its reply) or refused (the reason).",
+            {
+                "step": (str, ...),
+                "attempt": (int, ...),
+                "sent": (str, ""),
+                "accepted": (bool, ...),
+                "reply": (dict[str, Any] | None, None),
+                "error": (str | None, None),
+            },
+        ),
+        "StepFailed": (
+            "A step failed (refused, timed out): tried again at retry_at, or failed over.",
+            {
+                "step": (str, ...),
+                "attempt": (int, ...),
+                "error": (str, ...),
+                "retry_at": (datetime | None, None),
+            },
+        ),
+        "StateChanged": (
+            "A command changed the workflow's state without leaving its step.",
+            {"state": (state, ...)},
+        ),
+        "Paused": ("An operator paused the workflow.", {"reason": (str, "")}),
+        "Resumed": ("An operator resumed the workflow.", {}),
+        "Ended": (
+            "The workflow ended: completed, failed or cancelled.",
+            {
+                "status": (Literal["completed", "failed", "cancelled"], ...),
+                "step": (str | None, None),
+                "state": (state | None, None),
+                "reason": (str, ""),
+            },
+        ),
+    }
+
+
+def progress_event(prefix: str, type_name: str, doc: str, fields: dict[str, Any]) -> type[Event]:
+    model: type[Event] = create_model(  # type: ignore[call-overload]
+        f"{prefix}{type_name}",
+        __base__=Event,
+        __cls_kwargs__={"type_name": type_name},
+        __doc__=doc,
+        **fields,
+    )
+    return model
+
+
 class Workflow(EventSourcedEntity[Progress]):
     snapshot_every = 1  # one row per workflow, read alone, and listed by GET /workflows
 
@@ -195,58 +256,15 @@ class Workflow(EventSourcedEntity[Progress]):
             self.add_command(CommandSpec(command, model, handler, internal=True))
 
     def _events(self, prefix: str, state: type[BaseModel]) -> None:
-        def event(type_name: str, doc: str, **fields: Any) -> type[Event]:
-            model: type[Event] = create_model(  # type: ignore[call-overload]
-                f"{prefix}{type_name}",
-                __base__=Event,
-                __cls_kwargs__={"type_name": type_name},
-                __doc__=doc,
-                **fields,
-            )
+        made = {
+            type_name: progress_event(prefix, type_name, doc, fields)
+            for type_name, (doc, fields) in progress_events(state).items()
+        }
+        for model in made.values():
             self.register_event(model)
-            return model
-
-        self.StepStarted = event(
-            "StepStarted",
-            "The workflow entered a step (or tried it again): its state going in.",
-            step=(str, ...),
-            attempt=(int, ...),
-            state=(state, ...),
-            deadline=(datetime | None, None),
-        )
-        self.StepCalled = event(
-            "StepCalled",
-            "A call step's command was accepted (its reply) or refused (the reason).",
-            step=(str, ...),
-            attempt=(int, ...),
-            sent=(str, ""),
-            accepted=(bool, ...),
-            reply=(dict[str, Any] | None, None),
-            error=(str | None, None),
-        )
-        self.StepFailed = event(
-            "StepFailed",
-            "A step failed (refused, timed out): tried again at retry_at, or failed over.",
-            step=(str, ...),
-            attempt=(int, ...),
-            error=(str, ...),
-            retry_at=(datetime | None, None),
-        )
-        self.StateChanged = event(
-            "StateChanged",
-            "A command changed the workflow's state without leaving its step.",
-            state=(state, ...),
-        )
-        self.Paused = event("Paused", "An operator paused the workflow.", reason=(str, ""))
-        self.Resumed = event("Resumed", "An operator resumed the workflow.")
-        self.Ended = event(
-            "Ended",
-            "The workflow ended: completed, failed or cancelled.",
-            status=(Literal["completed", "failed", "cancelled"], ...),
-            step=(str | None, None),
-            state=(state | None, None),  # type: ignore[valid-type]
-            reason=(str, ""),
-        )
+        self.StepStarted, self.StepCalled = made["StepStarted"], made["StepCalled"]
+        self.StepFailed, self.StateChanged = made["StepFailed"], made["StateChanged"]
+        self.Paused, self.Resumed, self.Ended = made["Paused"], made["Resumed"], made["Ended"]
         appliers = {
             self.StepStarted: self._started,
             self.StepCalled: self._called,

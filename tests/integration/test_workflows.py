@@ -68,9 +68,7 @@ async def test_a_call_step_sends_once_then_a_command_ends_the_wait(
         "Ended:completed",
     ]
     # The counter's bump carries the step's key: sent once.
-    keys = db.execute(
-        "SELECT key FROM command_log WHERE scope = 'workflow'"
-    ).fetchall()
+    keys = db.execute("SELECT key FROM command_log WHERE scope = 'workflow'").fetchall()
     assert keys == [("workflow:bumper:w1:bump:1",)]
 
 
