@@ -57,6 +57,7 @@ STEP_TIMER = "step"  # one live timer per workflow: its step's deadline, or a re
 RUNNING = ("running", "paused")
 Status = Literal["running", "paused", "completed", "failed", "cancelled"]
 StepKind = Literal["call", "wait", "sleep"]
+Timeout = timedelta | Callable[[Any], timedelta] | None
 STEP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
 
@@ -106,10 +107,18 @@ class StepSpec:
     kind: StepKind
     send: Callable[[Any], Send] | None = None  # call: the command to send
     then: str | None = None  # call, sleep: the next step
-    timeout: timedelta | None = None
+    timeout: Timeout = None
     max_retries: int = 0
     backoff: timedelta = timedelta(seconds=1)
     failover: str | None = None
+
+    def time_allowed(self, state: Any) -> timedelta | None:
+        """The step's timeout for this state: fixed, or decided when the step starts (a
+        setting read then, or a time the state carries)."""
+        allowed = self.timeout(state) if callable(self.timeout) else self.timeout
+        if allowed is not None and allowed <= timedelta(0):
+            raise ValueError(f"step {self.name}: a timeout of {allowed} (must be positive)")
+        return allowed
 
     def retry_delay(self, attempt: int) -> timedelta:
         """Doubling from ``backoff`` (attempt 2 waits backoff, 3 twice it, ...), at most 64x."""
@@ -331,7 +340,7 @@ class Workflow(EventSourcedEntity[Progress]):
         name: str,
         *,
         then: str | None = None,
-        timeout: timedelta | None = None,
+        timeout: Timeout = None,
         max_retries: int = 0,
         backoff: timedelta = timedelta(seconds=1),
         failover: str | None = None,
@@ -362,14 +371,14 @@ class Workflow(EventSourcedEntity[Progress]):
         self,
         name: str,
         *,
-        timeout: timedelta | None = None,
+        timeout: Timeout = None,
         max_retries: int = 0,
         failover: str | None = None,
     ) -> None:
         """A step that waits for one of the workflow's commands (``during=`` it)."""
         self._add_step(StepSpec(name, "wait", None, None, timeout, max_retries, failover=failover))
 
-    def sleep(self, name: str, duration: timedelta, *, then: str) -> None:
+    def sleep(self, name: str, duration: Timeout, *, then: str) -> None:
         """A step that waits ``duration``, then goes to ``then``."""
         self._add_step(StepSpec(name, "sleep", None, then, duration))
 
@@ -380,7 +389,8 @@ class Workflow(EventSourcedEntity[Progress]):
             raise ValueError(f"workflow {self.name}: step {spec.name!r} declared twice")
         if spec.max_retries < 0:
             raise ValueError(f"workflow {self.name}: step {spec.name}: max_retries >= 0")
-        if spec.timeout is not None and spec.timeout <= timedelta(0):
+        fixed = spec.timeout
+        if isinstance(fixed, timedelta) and fixed <= timedelta(0):
             raise ValueError(f"workflow {self.name}: step {spec.name}: timeout must be positive")
         self.steps[spec.name] = spec
 
@@ -476,8 +486,9 @@ class Workflow(EventSourcedEntity[Progress]):
         """Start ``step`` (again): its event, and its timer (the deadline, or a sleep's end)."""
         spec = self.steps[step]
         deadline, timers = None, [CancelTimer(STEP_TIMER)]
-        if spec.timeout is not None:
-            deadline = datetime.now(UTC) + spec.timeout
+        allowed = spec.time_allowed(state)
+        if allowed is not None:
+            deadline = datetime.now(UTC) + allowed
             body: Command
             if spec.kind == "sleep":
                 command, body = "retry-step", RetryStep(step=step, attempt=attempt)
@@ -512,9 +523,8 @@ class Workflow(EventSourcedEntity[Progress]):
     def _step_timeout(self, progress: Progress, timeout: StepTimeout) -> Reply:
         if not self._at(progress, timeout.step, timeout.attempt) or progress.retrying:
             return Reply(reply={"outcome": "stale"})
-        spec = self.steps[timeout.step]
-        assert spec.timeout is not None
-        return self._step_failed(progress, f"timed out after {spec.timeout}", [])
+        allowed = self.steps[timeout.step].time_allowed(progress.state)
+        return self._step_failed(progress, f"timed out after {allowed}", [])
 
     def _step_failed(self, progress: Progress, error: str, done: list[Event]) -> Reply:
         step, attempt = progress.step or "", progress.attempt

@@ -69,6 +69,7 @@ class CalloutCompleted(Event):
 
 class CalloutStoodDown(Event):
     reason: str
+    callout: int | None = None  # which one (None in events logged before it was carried)
 
 
 # -- state ------------------------------------------------------------------------------------
@@ -130,7 +131,7 @@ def stand_down(state: CalloutState, command: StandDown) -> Reply | CalloutStoodD
         if command.if_active:
             return unchanged("no callout is active", state)
         raise Rejection("no callout is active for this patient", status=state.status)
-    return CalloutStoodDown(reason=command.reason)
+    return CalloutStoodDown(reason=command.reason, callout=state.callout)
 
 
 @callout.applies
