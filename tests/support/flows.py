@@ -102,6 +102,7 @@ def set_memo(current: Memo | None, command: SetMemo) -> Memo:
 class Bumping(BaseModel):
     target: str
     by: int
+    ack_within: float = 2.0  # seconds the await-ack step waits
     acks: int = 0
     notes: list[str] = []
 
@@ -109,6 +110,7 @@ class Bumping(BaseModel):
 class StartBumping(Command):
     target: str
     by: int = 1
+    ack_within: float = Field(default=2.0, gt=0, le=60)
 
 
 class Ack(Command):
@@ -128,7 +130,7 @@ bumper = Workflow("bumper", state=Bumping, description="Bump a counter, wait for
 
 @bumper.starts("start")
 def start(command: StartBumping) -> Goto[Bumping]:
-    return Goto("bump", Bumping(target=command.target, by=command.by))
+    return Goto("bump", Bumping(**command.model_dump()))
 
 
 @bumper.call(
@@ -147,7 +149,9 @@ def send_fallback(state: Bumping) -> Send:
     return Send("counter", state.target, "bump", Bump(by=100))
 
 
-bumper.wait("await-ack", timeout=timedelta(seconds=2), failover="cool-off")
+bumper.wait(
+    "await-ack", timeout=lambda state: timedelta(seconds=state.ack_within), failover="cool-off"
+)
 bumper.sleep("cool-off", timedelta(milliseconds=100), then="last-bump")
 
 
