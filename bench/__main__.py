@@ -15,6 +15,7 @@ BENCHMARKS = {
     "kafka": "bench.kafka",
     "scaling": "bench.scaling",
     "growth": "bench.growth",
+    "workflows": "bench.workflows",
 }
 
 

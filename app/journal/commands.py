@@ -288,7 +288,9 @@ class CommandRunner:
         conn: AsyncConnection | None,
     ) -> None:
         new_state = entity.fold(decision.events, state)
-        every = entity.snapshot_every or self.settings.snapshot_every
+        every = entity.snapshot_every
+        if every is None:
+            every = self.settings.snapshot_every
         crosses = every > 0 and version // every != result.version // every
         events = zip(result.events, decision.events, strict=True)
         timers, cancelled = self._timer_rows(entity, request, decision, result)

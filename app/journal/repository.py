@@ -175,8 +175,9 @@ class Journal:
             "entity_id": entity_id,
             "state_schema": entity.state_schema,
         }
+        query = sql.LOAD_LATEST if entity.state_in_every_event else sql.LOAD_ENTITY
         async with self._connection(conn) as conn:
-            rows = await (await conn.execute(sql.LOAD_ENTITY, params)).fetchall()
+            rows = await (await conn.execute(query, params)).fetchall()
         rows.sort(key=lambda row: (row[0], row[1]))
         state, version, snapshot_version, events_read = entity.initial_state(), 0, None, 0
         for part, row_version, type_name, schema_version, data in rows:
@@ -184,8 +185,11 @@ class Journal:
                 state = entity.state_type.model_validate(data)
                 version = snapshot_version = row_version
                 continue
-            state = entity.apply(state, entity.event_from_stored(type_name, schema_version, data))
+            event = entity.event_from_stored(type_name, schema_version, data)
+            state = entity.apply(state, event)
             version, events_read = row_version, events_read + 1
+        if entity.state_in_every_event and version:
+            state = entity.restored(state, version)
         return LoadedEntity(state, version, events_read, snapshot_version)
 
     async def current_version(self, entity_type: str, entity_id: str) -> int:

@@ -35,6 +35,15 @@ WHERE entity_type = %(entity_type)s AND entity_id = %(entity_id)s
   AND version > COALESCE((SELECT version FROM snap), 0)
 """
 
+# An entity whose every event carries its whole state (a key-value entity): the last event
+# is the state, whatever came before it.
+LOAD_LATEST = """
+SELECT 1 AS part, version, type, schema_version, data FROM events
+WHERE entity_type = %(entity_type)s AND entity_id = %(entity_id)s
+ORDER BY version DESC
+LIMIT 1
+"""
+
 CURRENT_VERSION = """
 SELECT COALESCE(max(version), 0) FROM events
 WHERE entity_type = %(entity_type)s AND entity_id = %(entity_id)s

@@ -66,6 +66,8 @@ class EventSourcedEntity(Generic[S]):
     # component kinds built on entities (key-value entities, workflows) take one per write,
     # so loading one is reading one row.
     snapshot_every: int | None = None
+    # Every event carries the whole state (a key-value entity's): loading reads the last one.
+    state_in_every_event = False
 
     def __init__(self, name: str, *, state: type[S], description: str = "") -> None:
         if not name or not name.replace("-", "").replace("_", "").isalnum():
@@ -149,6 +151,10 @@ class EventSourcedEntity(Generic[S]):
 
     def public_state(self, state: S) -> BaseModel | None:
         """What ``GET`` shows of a loaded state; None: nothing there (404)."""
+        return state
+
+    def restored(self, state: S, version: int) -> S:
+        """The state folded from the last event alone, told the version it is at."""
         return state
 
     def initial_state(self) -> S:

@@ -13,12 +13,11 @@ unchanged writes nothing.
 
 It is an entity underneath, on the same command path: ``POST /entities/{type}/{id}/{command}``
 with ``If-Match`` (optimistic concurrency by version) and ``Idempotency-Key``, and ``GET
-/entities/{type}/{id}`` reads the value (404 when deleted or never written). Loading one
-reads one row: its state is snapshotted on every write, never folded from history. Each
-change is still logged, as ``{name}.StateChanged`` (the whole new value) or
-``{name}.Deleted``, so views, actions, webhooks, public streams and WebSockets consume a
-key-value entity like any other: ``roster.StateChanged`` and ``roster.Deleted`` are the
-classes to handle.
+/entities/{type}/{id}`` reads the value (404 when deleted or never written). Each change is
+logged as ``{name}.StateChanged`` (the whole new value) or ``{name}.Deleted``, so loading
+one reads one row, its latest change, never a history to fold or a snapshot to write. And so
+views, actions, webhooks, public streams and WebSockets consume a key-value entity like any
+other: ``roster.StateChanged`` and ``roster.Deleted`` are the classes to handle.
 
 ``expire_after``: a value not written for that long is deleted (``Deleted(reason="expired")``)
 by a timer that every write moves, in the same transaction as the write.
@@ -77,7 +76,9 @@ def camel(name: str) -> str:
 
 
 class KeyValueEntity(EventSourcedEntity[Stored]):
-    snapshot_every = 1  # loading reads the one latest row
+    # Each change event carries the whole value: loading reads the latest one, no snapshot.
+    state_in_every_event = True
+    snapshot_every = 0
 
     def __init__(
         self,
@@ -151,6 +152,9 @@ class KeyValueEntity(EventSourcedEntity[Stored]):
 
     def value_of(self, state: Stored) -> Any:
         return state.value
+
+    def restored(self, state: Stored, version: int) -> Stored:
+        return state.model_copy(update={"writes": version})
 
     # -- behaviour ------------------------------------------------------------------------
     def _decided(self, stored: Stored, outcome: Any) -> Reply:
