@@ -25,7 +25,7 @@ from tests.e2e.test_console import (
     fits_without_sideways_scroll,
     screenshot,
 )
-from tests.support import ledger
+from tests.support import flows, ledger
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
 
 T = TypeVar("T")
@@ -317,4 +317,51 @@ def test_the_ward_keeps_its_board_as_the_default_page(
     expect(page.get_by_label("View", exact=True).locator("option")).to_have_text(
         ["callout-status", "open-alerts", "ward-board"]
     )
+    problems.assert_none()
+
+
+@pytest.mark.parametrize("service", [flows.service], ids=["flows"])
+def test_workflows_show_their_step_and_deadline_and_an_operator_pauses_one(
+    server: str, http: httpx.Client, page: Any, problems: PageProblems
+) -> None:
+    from playwright.sync_api import expect
+
+    for n in (1, 2):
+        command(http, f"bumper/w{n}/start", {"target": f"c{n}", "ack_within": 60})
+    wait_until(
+        lambda: (
+            len(http.get("/workflows").json()["workflows"]) == 2
+            and all(w["step"] == "await-ack" for w in http.get("/workflows").json()["workflows"])
+        ),
+        "both workflows waiting for their ack",
+    )
+    enter_key(page, server)
+    page.get_by_role("link", name="Workflows").click()
+    expect(heading(page)).to_have_text("Workflows")
+    first = page.locator("#workflow-bumper-w1")
+    expect(first).to_contain_text("await-ack")
+    expect(first).to_contain_text(re.compile(r"times out in \d+ s"))
+    expect(page.locator("#workflows tbody tr")).to_have_count(2)
+    screenshot(page, "console-workflows.png")
+
+    first.get_by_role("button", name="Pause bumper w1").click()
+    expect(first).to_contain_text("Paused")
+    assert http.get("/entities/bumper/w1").json()["state"]["status"] == "paused"
+    first.get_by_role("button", name="Resume bumper w1").click()
+    expect(first).to_contain_text("Running")
+    page.locator("#workflow-bumper-w2").get_by_role("button", name="Cancel bumper w2").click()
+    expect(page.locator("#workflows tbody tr")).to_have_count(1)
+    page.get_by_label("Status").select_option("cancelled")
+    expect(page.locator("#workflow-bumper-w2")).to_contain_text("Cancelled")
+    problems.assert_none()
+
+
+def test_a_service_without_workflows_has_no_workflows_page(
+    server: str, page: Any, problems: PageProblems
+) -> None:
+    from playwright.sync_api import expect
+
+    enter_key(page, server, "#/workflows")
+    expect(heading(page)).to_have_text("Entities")  # the address falls back to the default
+    expect(page.get_by_role("link", name="Workflows")).to_be_hidden()
     problems.assert_none()

@@ -4,6 +4,7 @@
 //   #/views, #/views/<name>?<query>     a view's rows (filters, sort and paging in the query)
 //   #/log?<filters>                     the live log
 //   #/operator                          consumers, webhooks, the log tail
+//   #/workflows?status=<status>         workflows: step, deadline, pause/resume/cancel
 // What the service offers comes from its OpenAPI document (service.js), so every page but the
 // ward board works for any service. The default page is the ward board where there is one.
 
@@ -16,6 +17,7 @@ import { mountOperator } from "./operator.js";
 import { discover } from "./service.js";
 import { showConnection } from "./stream.js";
 import { mountViews } from "./views.js";
+import { mountWorkflows } from "./workflows.js";
 
 const main = document.getElementById("main");
 const dialog = document.getElementById("key-dialog");
@@ -32,6 +34,7 @@ const PAGES = {
   views: { title: "Views", mount: mountViews },
   log: { title: "Log", mount: mountLog },
   operator: { title: "Operator", mount: async (at) => ({ stop: await mountOperator(at) }) },
+  workflows: { title: "Workflows", mount: mountWorkflows },
 };
 
 let current = null; // {key, wanted, page}: the page shown, or being mounted (page null)
@@ -43,7 +46,8 @@ function route(service) {
   const [first = "", ...rest] = hash.slice(0, cut).split("/");
   const segments = rest.filter(Boolean).map(decoded);
   const params = new URLSearchParams(hash.slice(cut + 1));
-  const known = Object.hasOwn(PAGES, first) && (first !== "board" || service.wardBoard);
+  const known =
+    Object.hasOwn(PAGES, first) && (first !== "board" || service.wardBoard) && (first !== "workflows" || service.workflows);
   const view = known ? first : service.wardBoard ? "board" : "entities";
   const ward = view === "board" && segments.length ? segments.join("/") : null;
   return { view, segments, params, ward, key: view === "board" ? `board/${ward}` : view };
@@ -60,6 +64,7 @@ function decoded(segment) {
 function markNavigation(service, view) {
   for (const link of document.querySelectorAll("nav a")) {
     if (link.dataset.view === "board") link.parentElement.hidden = !service.wardBoard;
+    if (link.dataset.view === "workflows") link.parentElement.hidden = !service.workflows;
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }

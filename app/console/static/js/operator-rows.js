@@ -9,6 +9,8 @@ const STATE_WORDS = {
   pending: "Pending",
   succeeded: "Succeeded",
   failed: "Failed",
+  completed: "Completed",
+  cancelled: "Cancelled",
 };
 
 export function stateBadge(state) {

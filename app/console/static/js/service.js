@@ -23,7 +23,8 @@ export function discover() {
   return discovered;
 }
 
-/** {name, entityTypes: [type], views: [{name, summary, key, filters, sort, columns}], wardBoard} */
+/** {name, entityTypes: [type], views: [{name, summary, key, filters, sort, columns}], wardBoard,
+ * workflows (whether the service has any)} */
 export function describe(document) {
   const entityTypes = [];
   const views = [];
@@ -41,5 +42,6 @@ export function describe(document) {
     entityTypes,
     views,
     wardBoard: views.some((view) => view.name === "ward-board"),
+    workflows: Boolean(document.paths?.["/workflows"]),
   };
 }
