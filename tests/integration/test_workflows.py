@@ -107,6 +107,14 @@ async def test_a_refused_call_is_retried_then_fails_over(
     client: httpx.AsyncClient, db: psycopg.Connection
 ) -> None:
     await client.post("/entities/bumper/w4/start", json={"target": "c4", "by": -1})
+
+    async def shown_retrying() -> dict[str, Any] | None:
+        listed = (await client.get("/workflows")).json()["workflows"]
+        return next((w for w in listed if w["id"] == "w4" and w["retrying"]), None)
+
+    retrying = await eventually(shown_retrying, 10, "w4 listed as waiting to try again")
+    assert retrying["step"] == "bump" and retrying["attempt"] == 1
+    assert retrying["error"] == "the counter only goes up" and retrying["deadline"]
     state = await at(client, "w4", step="await-ack")
     assert await counter(client, "c4") == 100  # the fallback's bump
     assert history(db, "w4") == [

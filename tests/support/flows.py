@@ -137,7 +137,7 @@ def start(command: StartBumping) -> Goto[Bumping]:
     "bump",
     then="await-ack",
     max_retries=1,
-    backoff=timedelta(milliseconds=200),
+    backoff=timedelta(seconds=1),
     failover="fallback",
 )
 def send_bump(state: Bumping) -> Send:
