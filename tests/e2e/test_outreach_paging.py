@@ -136,3 +136,22 @@ async def test_a_stood_down_callout_withdraws_the_page_showing(
     pager = (await outreach.get("/entities/pager/ana")).json()["state"]
     assert pager["patient"] is None  # nothing showing any more
     assert (await outreach.get("/workflows")).json()["workflows"] == []
+
+
+async def test_a_callout_accepted_on_itself_stops_the_paging(
+    outreach: httpx.AsyncClient, outreach_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLUICE_OUTREACH_ACCEPT_SECONDS", "60")
+    await request_callout(outreach, "p4")
+    await flow(outreach, "p4.1", step="await-acceptance")
+    taken = await outreach.post("/entities/callout/p4/accept", json={"responder": "Dr Osei"})
+    assert taken.status_code == 200, taken.text
+    waiting = await flow(outreach, "p4.1", step="await-arrival")
+    assert waiting["state"]["responder"] == "Dr Osei"
+    arrived = await outreach.post("/entities/callout/p4/arrive", json={})
+    assert arrived.status_code == 200, arrived.text
+    await flow(outreach, "p4.1", status="completed")
+    assert pages(outreach_database_url, "p4") == [("ana", "Paged")]  # no one else was paged
+    with psycopg.connect(outreach_database_url) as conn:
+        refused = conn.execute("SELECT count(*) FROM action_rejections").fetchone()
+    assert refused == (0,)

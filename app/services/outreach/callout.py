@@ -57,10 +57,11 @@ class CalloutRequested(Event):
 
 class CalloutAccepted(Event):
     responder: str
+    callout: int | None = None  # which one (None in events logged before it was carried)
 
 
 class ResponderArrived(Event):
-    pass
+    callout: int | None = None
 
 
 class CalloutCompleted(Event):
@@ -108,15 +109,21 @@ def request(state: CalloutState, command: RequestCallout) -> Reply | CalloutRequ
 
 
 @callout.command("accept")
-def accept(state: CalloutState, command: Accept) -> CalloutAccepted:
+def accept(state: CalloutState, command: Accept) -> Reply | CalloutAccepted:
+    """A responder takes the callout (the same responder again changes nothing)."""
+    if state.status == "accepted" and state.responder == command.responder:
+        return unchanged(f"already accepted by {state.responder}", state)
     expect(state, "requested", "accept")
-    return CalloutAccepted(responder=command.responder)
+    return CalloutAccepted(responder=command.responder, callout=state.callout)
 
 
 @callout.command("arrive")
-def arrive(state: CalloutState, command: Arrive) -> ResponderArrived:
+def arrive(state: CalloutState, command: Arrive) -> Reply | ResponderArrived:
+    """The responder is at the bedside (again: nothing changes)."""
+    if state.status == "arrived":
+        return unchanged("already arrived", state)
     expect(state, "accepted", "arrive")
-    return ResponderArrived()
+    return ResponderArrived(callout=state.callout)
 
 
 @callout.command("complete")

@@ -10,7 +10,8 @@ first (the ward resolved the alert), the page showing is withdrawn: the compensa
 
 One per callout, its id ``{patient}.{callout number}``, started by the ``paging`` action when
 a callout is requested and told by it when the callout is stood down. Responders answer
-over HTTP: ``POST /entities/callout-flow/{id}/accept`` and ``.../arrive``.
+over HTTP, ``POST /entities/callout-flow/{id}/accept`` and ``.../arrive``, or on the callout
+itself (``/entities/callout/{patient}/accept``), which the action passes on to the workflow.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from app.sdk import (
     Send,
     Workflow,
 )
-from app.services.outreach.callout import Accept, Arrive, CalloutRequested, CalloutStoodDown
+from app.services.outreach.callout import (
+    Accept,
+    Arrive,
+    CalloutAccepted,
+    CalloutRequested,
+    CalloutStoodDown,
+    ResponderArrived,
+)
 from app.services.outreach.pager import Page, WithdrawPage
 from app.services.outreach.roster import MET, ReadRoster
 from app.services.outreach.settings import accept_window, arrival_window
@@ -139,13 +147,21 @@ def escalated(state: Paging, reply: dict[str, Any] | None) -> Goto[Paging]:
     return Goto("await-arrival", state)
 
 
-@callout_flow.command("accept", during="await-acceptance")
+# A responder may accept while a page is on its way, or the next one is being sent.
+PAGING_STEPS = ("read-roster", "page", "await-acceptance", "pass-over", "escalate")
+
+
+@callout_flow.command("accept", during=PAGING_STEPS)
 def accept(state: Paging, command: AcceptCallout) -> Goto[Paging]:
     """A responder accepts the callout."""
     return Goto("record-acceptance", state.model_copy(update={"responder": command.responder}))
 
 
-@callout_flow.call("record-acceptance", then="await-arrival", max_retries=2)
+# Refused (the callout was taken by someone else, or stood down meanwhile): the callout is
+# the record, and the workflow waits for an arrival (or its stand-down) all the same.
+@callout_flow.call(
+    "record-acceptance", then="await-arrival", max_retries=2, failover="await-arrival"
+)
 def record_acceptance(state: Paging) -> Send:
     return Send("callout", state.patient, "accept", Accept(responder=state.responder or ""))
 
@@ -153,7 +169,7 @@ def record_acceptance(state: Paging) -> Send:
 callout_flow.wait("await-arrival", timeout=arrival_window, failover="escalate")
 
 
-@callout_flow.command("arrive", during="await-arrival")
+@callout_flow.command("arrive", during=("record-acceptance", "await-arrival", "escalate"))
 def arrive(state: Paging, command: ArriveAtBedside) -> Goto[Paging]:
     """The responder (or the emergency team) is at the bedside."""
     return Goto("record-arrival")
@@ -191,7 +207,8 @@ def _withdraw(state: Paging, pager_id: str, reason: str) -> Send:
     return Send("pager", pager_id, "withdraw", body)
 
 
-# -- the action: a requested callout starts its paging; a stood-down one stops it --------------
+# -- the action: a requested callout starts its paging; a stood-down one stops it; one accepted
+# or arrived at on the callout itself (not by this workflow) tells the workflow ---------------
 paging = Action(
     "paging",
     start_from="now",  # callouts requested before paging existed are not paged now
@@ -211,3 +228,22 @@ def on_stood_down(event: CalloutStoodDown, meta: EventMeta) -> Send | None:
         return None  # stood down before callouts carried their number: no workflow of it
     body = StandDownPaging(reason=event.reason)
     return Send("callout-flow", flow_id(meta.entity_id, event.callout), "stand-down", body)
+
+
+def _not_by_the_workflow(meta: EventMeta) -> bool:
+    return not str(meta.metadata.get("actor", "")).startswith("workflow:callout-flow/")
+
+
+@paging.handles
+def on_accepted(event: CalloutAccepted, meta: EventMeta) -> Send | None:
+    if event.callout is None or not _not_by_the_workflow(meta):
+        return None
+    body = AcceptCallout(responder=event.responder)
+    return Send("callout-flow", flow_id(meta.entity_id, event.callout), "accept", body)
+
+
+@paging.handles
+def on_arrived(event: ResponderArrived, meta: EventMeta) -> Send | None:
+    if event.callout is None or not _not_by_the_workflow(meta):
+        return None
+    return Send("callout-flow", flow_id(meta.entity_id, event.callout), "arrive", ArriveAtBedside())
