@@ -286,6 +286,11 @@ class Workflow(EventSourcedEntity[Progress]):
         self._registry.appliers.update(appliers)
 
     # -- declaring -------------------------------------------------------------------------
+    def applies(self, handler: Any) -> Any:
+        raise TypeError(
+            f"workflow {self.name}: no event handlers; its handlers return Goto, Stay, End or Fail"
+        )
+
     def starts(self, name: str, *, summary: str = "") -> Callable[[Callable[..., Any]], Any]:
         """Register ``handler(command) -> Goto(first_step, state)``: the command that starts
         one (409 if it is already running or ended)."""

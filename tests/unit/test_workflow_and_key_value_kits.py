@@ -155,6 +155,8 @@ def test_workflow_declarations_are_checked_when_the_service_is_built() -> None:
         flow.wait("first")
     with pytest.raises(ValueError, match="step name"):
         flow.wait("Not A Name")
+    with pytest.raises(TypeError, match="no event handlers"):
+        flow.applies(lambda state, event: state)
     lonely = Workflow("lonely", state=S)
 
     @lonely.call("only")
