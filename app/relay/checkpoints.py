@@ -117,8 +117,10 @@ SELECT c.name, c.kind, c.position, c.paused, c.leader, c.failing_seq, c.error,
             WHEN COALESCE(c.upstream_head, 0) <= c.position THEN 0
             ELSE COALESCE(EXTRACT(EPOCH FROM now() - c.upstream_caught_up_at), 0)
        END AS lag_seconds,
-       (SELECT count(*) FROM parked_events p WHERE p.consumer = c.name) AS parked
-FROM checkpoints c, (SELECT {HEAD_SEQ} AS seq) AS head
+       (SELECT count(*) FROM parked_events p WHERE p.consumer = c.name) AS parked,
+       CASE WHEN c.upstream IS NULL THEN outbox.rows ELSE 0 END AS unsequenced
+FROM checkpoints c, (SELECT {HEAD_SEQ} AS seq) AS head,
+     (SELECT count(*) AS rows FROM outbox) AS outbox
 WHERE %(name)s::text IS NULL OR c.name = %(name)s
 ORDER BY c.kind, c.name
 """

@@ -36,6 +36,12 @@ class ConsumerStatus(BaseModel):
     checkpoint: int = Field(description="The last seq this consumer has handled.")
     head: int = Field(description="The log's last seq (the producer's, as last seen).")
     lag_events: int
+    unsequenced: int = Field(
+        default=0,
+        description="Events committed to this service's log and not numbered yet (the"
+        " sequencer numbers them within moments): not in head, and not handled. 0 for a"
+        " consumer of another service's stream.",
+    )
     lag_seconds: float = Field(description="Age of the oldest event not handled yet.")
     leader: str | None = Field(description="host:pid:tag of the process that last led it.")
     failing_seq: int | None = Field(description="The seq it is stuck on, when failing.")
@@ -77,6 +83,7 @@ class ConsumerStatus(BaseModel):
             checkpoint=row["position"],
             head=row["head"],
             lag_events=0 if retired else max(0, row["head"] - row["position"]),
+            unsequenced=row.get("unsequenced") or 0,
             lag_seconds=0.0 if retired else max(0.0, float(row["lag_seconds"] or 0)),
             leader=row["leader"],
             failing_seq=row["failing_seq"],

@@ -9,7 +9,9 @@ from typing import Any
 
 async def caught_up(client: Any, seconds: float = 15.0) -> list[dict[str, Any]]:
     """Wait until every consumer the service declares (views, actions, webhook dispatch) has
-    handled the whole log, and say how they stand; fail after ``seconds``.
+    handled the whole log, and say how they stand; fail after ``seconds``. The whole log
+    includes what was committed and not numbered yet (``unsequenced``): a command answered
+    a moment ago is in it.
 
     A consumer of another service's stream counts once its producer can be read: one whose
     producer is not there (``upstream-unavailable``) is not behind this service's log."""
@@ -20,7 +22,10 @@ async def caught_up(client: Any, seconds: float = 15.0) -> list[dict[str, Any]]:
         consumers = [
             c for c in answer.json() if c["state"] not in ("retired", "upstream-unavailable")
         ]
-        if all(c["checkpoint"] >= c["head"] and c["state"] == "running" for c in consumers):
+        if all(
+            c["checkpoint"] >= c["head"] and c["state"] == "running" and not c.get("unsequenced")
+            for c in consumers
+        ):
             return list(consumers)
         failing = [c for c in consumers if c["state"] == "failing"]
         if failing:

@@ -220,7 +220,7 @@ async def test_500_workflows_with_random_responder_timeouts_each_end_once(
         }
         for n in range(500)
     }
-    ack_after = {workflow_id: rng.uniform(0.0, 4.0) for workflow_id in plans}
+    ack_after = {workflow_id: rng.uniform(0.0, 3.0) for workflow_id in plans}
     settings = Settings(
         admin_key=ADMIN_KEY, data_dir=tmp_path / "data", consumer_backoff_max_seconds=1
     )
@@ -232,6 +232,13 @@ async def test_500_workflows_with_random_responder_timeouts_each_end_once(
         async with httpx.AsyncClient(base_url=base, headers=AUTH_HEADERS, limits=limits) as http:
 
             async def ack(workflow_id: str) -> None:
+                """The responder answers ack_after seconds after the wait began (the ack
+                is tried until the workflow waits, or has ended)."""
+                while True:
+                    state = (await http.get(f"/entities/bumper/{workflow_id}")).json()["state"]
+                    if state["step"] == "await-ack" or state["status"] != "running":
+                        break
+                    await asyncio.sleep(0.05)
                 await asyncio.sleep(ack_after[workflow_id])
                 answer = await http.post(f"/entities/bumper/{workflow_id}/ack", json={})
                 acks[workflow_id] = answer.status_code
@@ -249,8 +256,9 @@ async def test_500_workflows_with_random_responder_timeouts_each_end_once(
     found = histories(flows_database.url)
     for workflow_id, status in acks.items():
         reason = found[workflow_id][-1][1]["reason"]
-        # An accepted ack ended it; a refused one came after the timeout (or before the
-        # wait began), and the timeout's last bump ended it.
+        # An accepted ack ended it; a refused one came after the timeout, whose last bump
+        # ended it.
         assert status in (200, 409), status
         assert reason == ("acked" if status == 200 else "no ack came"), (workflow_id, status)
-    assert 50 < sum(status == 200 for status in acks.values()) < 450  # both outcomes occur
+    acked = sum(status == 200 for status in acks.values())
+    assert 0 < acked < len(plans), acked  # both outcomes occur

@@ -39,7 +39,10 @@ async def caught_up(http: httpx.AsyncClient, name: str, seconds: float = 15) -> 
     """Wait until ``name`` has handled everything in the log (and the log has settled)."""
 
     def done(current: dict[str, Any]) -> bool:
-        return current["state"] == "running" and current["checkpoint"] == current["head"]
+        settled = not current.get("unsequenced")  # nothing committed is waiting for its seq
+        return (
+            current["state"] == "running" and current["checkpoint"] == current["head"] and settled
+        )
 
     return await wait_for_status(http, name, done, seconds)
 
