@@ -24,7 +24,8 @@ from app.sdk.entity import Decision
 from app.sdk.events import Command, Event, Rejection
 from app.sdk.key_value import KeyValueEntity
 from app.sdk.timers import Send, Timer, TimerChange
-from app.sdk.workflow import RUNNING, STEP_TIMER, Progress, StepResult, Workflow
+from app.sdk.workflow import Workflow
+from app.sdk.workflow_parts import RUNNING, STEP_TIMER, Progress, StepResult
 
 V = TypeVar("V", bound=BaseModel)
 

@@ -19,7 +19,8 @@ from app.journal.front_door import ENTITY_ID_PATTERN
 from app.keys.auth import require
 from app.keys.scopes import ADMIN, EVENTS_READ
 from app.runtime import Runtime, RuntimeDep
-from app.sdk.workflow import OPERATOR_COMMANDS, Workflow
+from app.sdk.workflow import Workflow
+from app.sdk.workflow_parts import OPERATOR_COMMANDS
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 

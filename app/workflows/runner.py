@@ -25,7 +25,8 @@ from app.relay.checkpoints import Checkpoints
 from app.relay.consumer import HandlerFailed, PositionMoved
 from app.relay.log import EventLog, LoggedEvent, Row
 from app.sdk.service import Service
-from app.sdk.workflow import Progress, StepResult, Workflow
+from app.sdk.workflow import Workflow
+from app.sdk.workflow_parts import Progress, StepResult
 
 log = logging.getLogger("sluice.workflows")
 
