@@ -4,7 +4,6 @@ Each command gets its own route (not one generic route) so /openapi.json documen
 command's body. Routes only build a CommandRequest and hand it to the CommandRunner.
 """
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -28,7 +27,7 @@ from app.journal.results import CommandResult
 from app.keys.auth import require
 from app.keys.scopes import COMMANDS_WRITE, EVENTS_READ
 from app.runtime import RuntimeDep
-from app.sdk.entity import CommandSpec, EventSourcedEntity
+from app.sdk.entity import CommandSpec, EventSourcedEntity, camel
 from app.sdk.service import Service
 
 EntityId = Annotated[
@@ -177,7 +176,7 @@ def command_schemas(service: Service) -> dict[str, Any]:
 
 
 def _state_model(entity: EventSourcedEntity[Any]) -> type[BaseModel]:
-    name = "".join(part.capitalize() for part in re.split(r"[-_]", entity.name)) + "Entity"
+    name = camel(entity.name) + "Entity"
     return create_model(
         name,
         entity_type=(str, ...),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -219,6 +220,11 @@ def _normalise(entity: str, outcome: Any) -> Decision:
     if not all(isinstance(event, Event) for event in events):
         raise TypeError(f"{entity}: a command handler returned something that is not an Event")
     return Decision(events, dict(reply) if reply is not None else None, timers)
+
+
+def camel(name: str) -> str:
+    """``callout-flow`` -> ``CalloutFlow``: the prefix of the model classes made for a name."""
+    return "".join(part.capitalize() for part in re.split(r"[-_]", name))
 
 
 def annotation_of(fn: Callable[..., Any], index: int, base: type) -> Any:

@@ -25,7 +25,6 @@ by a timer that every write moves, in the same transaction as the write.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +32,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, create_model
 
-from app.sdk.entity import CommandSpec, EventSourcedEntity, Reply, annotation_of
+from app.sdk.entity import CommandSpec, EventSourcedEntity, Reply, annotation_of, camel
 from app.sdk.events import Command, Event
 from app.sdk.timers import CancelTimer, Timer
 
@@ -69,10 +68,6 @@ class Stored(BaseModel):
 
     value: Any = None
     writes: int = 0
-
-
-def camel(name: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[-_]", name))
 
 
 class KeyValueEntity(EventSourcedEntity[Stored]):

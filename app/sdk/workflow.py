@@ -45,7 +45,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from app.sdk.entity import CommandSpec, EventSourcedEntity, Reply, annotation_of
+from app.sdk.entity import CommandSpec, EventSourcedEntity, Reply, annotation_of, camel
 from app.sdk.events import Command, Event, Rejection
 from app.sdk.timers import CancelTimer, Send, Timer
 from app.sdk.workflow_parts import (
@@ -67,7 +67,6 @@ from app.sdk.workflow_parts import (
     StepTimeout,
     Timeout,
     Transition,
-    camel,
     progress_event,
     progress_events,
 )

@@ -138,10 +138,6 @@ class Progress(BaseModel):
     state: Any = None
 
 
-def camel(name: str) -> str:
-    return "".join(part.capitalize() for part in re.split(r"[-_]", name))
-
-
 def progress_events(state: type[BaseModel]) -> dict[str, tuple[str, dict[str, Any]]]:
     """A workflow's events: their docs and fields (``state`` is its author's model)."""
     return {

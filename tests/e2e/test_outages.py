@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from app.main import create_app
-from app.settings import Settings
-from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
-from tests.support.own_database import OwnDatabase
+from tests.support.auth import AUTH_HEADERS
+from tests.support.own_database import OwnDatabase, outage_settings
 from tests.support.servers import uvicorn_in_thread
 from tests.support.waiting import eventually
 from tests.support.ward import ADMIT
@@ -24,15 +23,7 @@ pytestmark = pytest.mark.timeout(180)
 async def test_an_outage_under_load_answers_503_loses_nothing_and_recovers_by_itself(
     own_database: OwnDatabase, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        admin_key=ADMIN_KEY,
-        data_dir=tmp_path / "data",
-        db_timeout_seconds=2,
-        relay_poll_seconds=0.2,
-        leader_retry_seconds=0.5,
-        consumer_backoff_max_seconds=1,
-        outage_backoff_max_seconds=1,
-    )
+    settings = outage_settings(tmp_path / "data")
     app = create_app(settings, database_url=own_database.url)
     answers: list[tuple[str, int, float]] = []  # (entity id, status, seconds taken)
 

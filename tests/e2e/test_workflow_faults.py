@@ -22,7 +22,7 @@ from app.settings import Settings
 from app.views.schema import migrations_branch
 from tests.support import flows
 from tests.support.auth import ADMIN_KEY, AUTH_HEADERS
-from tests.support.own_database import OwnDatabase, server_home
+from tests.support.own_database import OwnDatabase, outage_settings, server_home
 from tests.support.servers import SluiceProcess, uvicorn_in_thread
 from tests.support.waiting import eventually
 
@@ -165,15 +165,7 @@ def test_kill_9_in_the_middle_of_steps_resumes_every_workflow_and_acts_once(
 async def test_a_database_restart_while_steps_wait_on_timers_loses_no_timeout(
     flows_database: OwnDatabase, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        admin_key=ADMIN_KEY,
-        data_dir=tmp_path / "data",
-        db_timeout_seconds=2,
-        relay_poll_seconds=0.2,
-        leader_retry_seconds=0.5,
-        consumer_backoff_max_seconds=1,
-        outage_backoff_max_seconds=1,
-    )
+    settings = outage_settings(tmp_path / "data")
     app = create_app(settings, service=flows.service, database_url=flows_database.url)
     with uvicorn_in_thread(app) as base:
         async with httpx.AsyncClient(base_url=base, headers=AUTH_HEADERS) as http:

@@ -16,7 +16,9 @@ import pytest
 from app.db.migrate import upgrade
 from app.db.urls import with_database
 from app.services.ward import service as ward_service
+from app.settings import Settings
 from app.views.schema import migrations_branch
+from tests.support.auth import ADMIN_KEY
 
 
 @contextmanager
@@ -58,6 +60,20 @@ class OwnDatabase:
 
     def start(self) -> None:
         self.server.ensure_postgres_running()
+
+
+def outage_settings(data_dir: Path) -> Settings:
+    """Settings for riding out an outage within a test's time: short database timeouts,
+    fast polls and retries, backoffs capped at a second."""
+    return Settings(
+        admin_key=ADMIN_KEY,
+        data_dir=data_dir,
+        db_timeout_seconds=2,
+        relay_poll_seconds=0.2,
+        leader_retry_seconds=0.5,
+        consumer_backoff_max_seconds=1,
+        outage_backoff_max_seconds=1,
+    )
 
 
 @pytest.fixture
