@@ -105,7 +105,10 @@ def flows_database() -> Iterator[OwnDatabase]:
 
 async def start_all(base: str, plans: dict[str, dict[str, Any]]) -> None:
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(base_url=base, headers=AUTH_HEADERS, limits=limits) as http:
+    timeout = httpx.Timeout(30.0, pool=None)  # the starts queue for the connections
+    async with httpx.AsyncClient(
+        base_url=base, headers=AUTH_HEADERS, limits=limits, timeout=timeout
+    ) as http:
 
         async def one(workflow_id: str, body: dict[str, Any]) -> None:
             for _ in range(50):  # the process may be killed under us: try until it answers
@@ -221,21 +224,30 @@ async def test_500_workflows_with_random_responder_timeouts_each_end_once(
     with uvicorn_in_thread(app) as base:
         await start_all(base, plans)
         limits = httpx.Limits(max_connections=50)
-        async with httpx.AsyncClient(base_url=base, headers=AUTH_HEADERS, limits=limits) as http:
+        timeout = httpx.Timeout(30.0, pool=None)  # 500 acks share 50 connections: they queue
+        async with httpx.AsyncClient(
+            base_url=base, headers=AUTH_HEADERS, limits=limits, timeout=timeout
+        ) as http:
+            waiting = {workflow_id: asyncio.Event() for workflow_id in plans}
+
+            async def watch() -> None:
+                """One reader of GET /workflows tells each responder when its wait began."""
+                while not all(event.is_set() for event in waiting.values()):
+                    listed = await http.get("/workflows", params={"limit": 1000})
+                    running = {w["id"]: w["step"] for w in listed.json()["workflows"]}
+                    for workflow_id, event in waiting.items():
+                        if running.get(workflow_id, "await-ack") == "await-ack":
+                            event.set()  # waiting for its ack, or ended already
+                    await asyncio.sleep(0.1)
 
             async def ack(workflow_id: str) -> None:
-                """The responder answers ack_after seconds after the wait began (the ack
-                is tried until the workflow waits, or has ended)."""
-                while True:
-                    state = (await http.get(f"/entities/bumper/{workflow_id}")).json()["state"]
-                    if state["step"] == "await-ack" or state["status"] != "running":
-                        break
-                    await asyncio.sleep(0.05)
+                """The responder answers ack_after seconds after the wait began."""
+                await waiting[workflow_id].wait()
                 await asyncio.sleep(ack_after[workflow_id])
                 answer = await http.post(f"/entities/bumper/{workflow_id}/ack", json={})
                 acks[workflow_id] = answer.status_code
 
-            await asyncio.gather(*(ack(workflow_id) for workflow_id in plans))
+            await asyncio.gather(watch(), *(ack(workflow_id) for workflow_id in plans))
 
             async def all_ended() -> bool:
                 answer = await http.get("/workflows", params={"limit": 1000})
