@@ -8,4 +8,3 @@ def test_an_opened_account_gets_its_bonus() -> None:
     ActionTestKit(welcome, "account").when("a1", AccountOpened(owner="Grace")).expect_sends(
         Send("account", "a1", "deposit", Deposit(amount=5))
     )
-
