@@ -131,6 +131,7 @@ def metrics_table() -> str:
         pool={"pool_size": 1, "pool_available": 1, "requests_waiting": 0},
         database_up=True,
         consumers=(ConsumerLag("a-view", "view", 0, 0.0),),
+        workflows=(("a-workflow", "running", 0),),  # only a service with workflows has it
     )
     for family in shared.collect():
         labels = sorted({label for sample in family.samples for label in sample.labels})

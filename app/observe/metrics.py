@@ -198,7 +198,9 @@ class Metrics:
     name="metrics",
     summary="Prometheus metrics (text exposition format)",
     response_class=PlainTextResponse,
-    responses={200: {"description": "Every metric, as listed in the README's Metrics section."}},
+    responses={
+        200: {"description": "Every metric, as the documentation's Metrics page lists them."}
+    },
 )
 async def read_metrics(request: Request, runtime: RuntimeDep) -> Response:
     """Process-local counters plus readings taken now: pool usage, consumer lag (from the
@@ -211,6 +213,7 @@ async def read_metrics(request: Request, runtime: RuntimeDep) -> Response:
         declares=runtime.declares,
         hub=runtime.hub,
         subscriptions=len(runtime.sockets),
+        workflows=tuple(runtime.service.workflow_types),
     )
     encode, content_type = choose_encoder(request.headers.get("accept", ""))
     return Response(encode(metrics.registry), media_type=content_type)

@@ -27,6 +27,15 @@ log = logging.getLogger("sluice.api")
 
 DATABASE_READ_SECONDS = 2.0
 
+# Running and paused workflows, from their snapshots (the partial index holds only these).
+OPEN_WORKFLOWS = """
+SELECT entity_type, state->>'status', count(*) FROM snapshots
+WHERE entity_type = ANY(%(names)s) AND state->>'kind' = 'workflow'
+  AND state->>'status' IN ('running', 'paused')
+GROUP BY 1, 2
+"""
+OPEN_STATUSES = ("running", "paused")
+
 
 @dataclass(frozen=True)
 class ConsumerLag:
@@ -45,6 +54,7 @@ class Reading:
     consumers: tuple[ConsumerLag, ...] = ()
     outbox_events: int = 0
     outbox_seconds: float = 0.0
+    workflows: tuple[tuple[str, str, int], ...] = ()  # (workflow, status, how many)
 
 
 class Readings:
@@ -65,14 +75,17 @@ class Readings:
         declares: Callable[[str], bool],
         hub: LogHub,
         subscriptions: int,
+        workflows: tuple[str, ...] = (),
     ) -> None:
         consumers: tuple[ConsumerLag, ...] = ()
         backlog: tuple[int, float] = (0, 0.0)
+        open_workflows: tuple[tuple[str, str, int], ...] = ()
         database_up = True
         try:
             async with asyncio.timeout(DATABASE_READ_SECONDS):
                 consumers = await _consumer_lag(checkpoints, declares)
                 backlog = await _outbox_backlog(pool)
+                open_workflows = await _open_workflows(pool, workflows)
         except (*OUTAGE_ERRORS, TimeoutError) as error:
             log.warning("metrics: database readings skipped (%s)", type(error).__name__)
             database_up = False
@@ -84,6 +97,7 @@ class Readings:
             consumers=consumers,
             outbox_events=backlog[0],
             outbox_seconds=backlog[1],
+            workflows=open_workflows,
         )
 
     def describe(self) -> list[Metric]:
@@ -122,6 +136,13 @@ class Readings:
             "How long the oldest event not sequenced yet has waited (0 when none waits).",
             [((), taken.outbox_seconds)],
         )
+        if taken.workflows:
+            yield _gauge(
+                "sluice_workflows_open",
+                "Workflows running or paused, by workflow and status.",
+                [((name, status), count) for name, status, count in taken.workflows],
+                labels=["workflow", "status"],
+            )
 
 
 async def _consumer_lag(
@@ -142,6 +163,23 @@ async def _outbox_backlog(pool: AsyncConnectionPool) -> tuple[int, float]:
     async with pool.connection() as conn:
         row = await (await conn.execute(OUTBOX_BACKLOG)).fetchone()
     return (int(row[0]), float(row[1])) if row else (0, 0.0)
+
+
+async def _open_workflows(
+    pool: AsyncConnectionPool, names: tuple[str, ...]
+) -> tuple[tuple[str, str, int], ...]:
+    """Each declared workflow's running and paused count, zeros included (a gauge that
+    vanishes when it reaches zero reads as "no data", not as none)."""
+    if not names:
+        return ()
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(OPEN_WORKFLOWS, {"names": list(names)})).fetchall()
+    counted = {(name, status): int(count) for name, status, count in rows}
+    return tuple(
+        (name, status, counted.get((name, status), 0))
+        for name in sorted(names)
+        for status in OPEN_STATUSES
+    )
 
 
 def _pool_families(stats: dict[str, int]) -> Iterator[Metric]:

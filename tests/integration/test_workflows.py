@@ -191,6 +191,9 @@ async def test_operators_list_pause_resume_and_cancel(
     assert paused.json()["paused_reason"] == "checking"
     refused = await client.post("/entities/bumper/op0/ack", json={})
     assert refused.status_code == 409 and "paused" in refused.json()["detail"]
+    scraped = (await client.get("/metrics")).text
+    assert 'sluice_workflows_open{status="running",workflow="bumper"} 2.0' in scraped
+    assert 'sluice_workflows_open{status="paused",workflow="bumper"} 1.0' in scraped
     resumed = await client.post("/workflows/bumper/op0/resume")
     assert resumed.json()["status"] == "running" and resumed.json()["step"] == "await-ack"
     twice = await client.post("/workflows/bumper/op0/resume")
