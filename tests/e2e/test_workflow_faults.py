@@ -104,8 +104,8 @@ def flows_database() -> Iterator[OwnDatabase]:
 
 
 async def start_all(base: str, plans: dict[str, dict[str, Any]]) -> None:
-    limits = httpx.Limits(max_connections=50)
     timeout = httpx.Timeout(30.0, pool=None)  # the starts queue for the connections
+    limits = httpx.Limits(max_connections=50, keepalive_expiry=1.0)
     async with httpx.AsyncClient(
         base_url=base, headers=AUTH_HEADERS, limits=limits, timeout=timeout
     ) as http:
@@ -223,7 +223,9 @@ async def test_500_workflows_with_random_responder_timeouts_each_end_once(
     acks: dict[str, int] = {}
     with uvicorn_in_thread(app) as base:
         await start_all(base, plans)
-        limits = httpx.Limits(max_connections=50)
+        # Idle connections are let go before the server's keep-alive timeout (5 s) closes
+        # them: one reused just as the server closed it fails the request (a ReadError).
+        limits = httpx.Limits(max_connections=50, keepalive_expiry=1.0)
         timeout = httpx.Timeout(30.0, pool=None)  # 500 acks share 50 connections: they queue
         async with httpx.AsyncClient(
             base_url=base, headers=AUTH_HEADERS, limits=limits, timeout=timeout
@@ -233,7 +235,10 @@ async def test_500_workflows_with_random_responder_timeouts_each_end_once(
             async def watch() -> None:
                 """One reader of GET /workflows tells each responder when its wait began."""
                 while not all(event.is_set() for event in waiting.values()):
-                    listed = await http.get("/workflows", params={"limit": 1000})
+                    try:
+                        listed = await http.get("/workflows", params={"limit": 1000})
+                    except httpx.TransportError:
+                        continue  # a read only: ask again
                     running = {w["id"]: w["step"] for w in listed.json()["workflows"]}
                     for workflow_id, event in waiting.items():
                         if running.get(workflow_id, "await-ack") == "await-ack":
@@ -244,13 +249,30 @@ async def test_500_workflows_with_random_responder_timeouts_each_end_once(
                 """The responder answers ack_after seconds after the wait began."""
                 await waiting[workflow_id].wait()
                 await asyncio.sleep(ack_after[workflow_id])
-                answer = await http.post(f"/entities/bumper/{workflow_id}/ack", json={})
+                # Sent again after a broken connection under the same key: the stored answer
+                # comes back, so an ack never counts twice (or as refused by its own twin).
+                key = {"Idempotency-Key": f"ack-{workflow_id}"}
+                for attempt in range(5):
+                    try:
+                        answer = await http.post(
+                            f"/entities/bumper/{workflow_id}/ack", json={}, headers=key
+                        )
+                        break
+                    except httpx.TransportError:
+                        if attempt == 4:
+                            raise
                 acks[workflow_id] = answer.status_code
 
-            await asyncio.gather(watch(), *(ack(workflow_id) for workflow_id in plans))
+            async with asyncio.TaskGroup() as group:  # one failing cancels the rest
+                group.create_task(watch())
+                for workflow_id in plans:
+                    group.create_task(ack(workflow_id))
 
             async def all_ended() -> bool:
-                answer = await http.get("/workflows", params={"limit": 1000})
+                try:
+                    answer = await http.get("/workflows", params={"limit": 1000})
+                except httpx.TransportError:
+                    return False
                 return answer.json()["workflows"] == []
 
             await eventually(all_ended, 120, "all 500 workflows to end")
