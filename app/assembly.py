@@ -26,7 +26,7 @@ from app.journal.housekeeping import ExpiredCommandPurger
 from app.journal.repository import Journal
 from app.journal.sql import OUTBOX_CHANNEL
 from app.journal.timed import fire_timer
-from app.kafka.publisher import TopicPublisher
+from app.kafka.publisher import PublisherWorker, TopicPublisher
 from app.kafka.topics import TopicWorker
 from app.keys.bootstrap import prepare_keys
 from app.keys.changes import KeyChanges
@@ -210,12 +210,12 @@ def _consumer_workers(runtime: Runtime) -> list[ConsumerWorker | TopicWorker]:
     workers: list[ConsumerWorker | TopicWorker] = []
     topics = settings.kafka.subscribe
     for consumer, source in _consumers(runtime):
-        if isinstance(consumer, TopicPublisher):  # its batches: what waits for one ack
+        if isinstance(consumer, TopicPublisher):  # its batches: what waits for acks
             batches = settings.consumers.model_copy(
                 update={"batch_size": settings.kafka.publish_batch}
             )
             workers.append(
-                ConsumerWorker(consumer, event_log=runtime.log, **{**shared, "settings": batches})
+                PublisherWorker(consumer, event_log=runtime.log, **{**shared, "settings": batches})
             )
         elif source is None:
             workers.append(ConsumerWorker(consumer, event_log=runtime.log, **shared))

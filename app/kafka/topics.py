@@ -179,11 +179,30 @@ class TopicWorker(PollingWorker):
                 await self._gone(message.partition())
         if messages and self.broker_error is not None:
             await self._broker_back()
-        for number, batch in by_partition.items():
-            partition = self.partitions.get(number)
-            if partition is not None and partition.retry_at is None and not partition.paused:
-                await self._apply(partition, batch)
+        applying = [
+            (partition, batch)
+            for number, batch in by_partition.items()
+            if (partition := self.partitions.get(number)) is not None
+            and partition.retry_at is None
+            and not partition.paused
+        ]
+        await self._apply_all(applying)
         return 0 if messages else None
+
+    async def _apply_all(self, applying: list[tuple[Partition, list[Any]]]) -> None:
+        """The partitions' batches side by side: each is a consumer of its own (its own
+        checkpoint, transaction and connection), so one decodes while another's commit
+        waits on the database. The first error stops the others (each rolls back)."""
+        if len(applying) == 1:
+            await self._apply(*applying[0])
+            return
+        tasks = [asyncio.ensure_future(self._apply(p, batch)) for p, batch in applying]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _subscribe(self) -> Consumer:
         config = CONSUMER_DEFAULTS | self.kafka.client(

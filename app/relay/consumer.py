@@ -116,7 +116,7 @@ class ConsumerWorker(PollingWorker):
 
     async def _batch(self) -> float | None:
         paced = await self._pace()
-        position, paused, head = await self.checkpoints.progress(self.name)
+        position, paused, head = await self._progress()
         if paced and head > position:
             self.held_back += 1
         if paused:
@@ -139,6 +139,11 @@ class ConsumerWorker(PollingWorker):
             self._prefetched = (upto, following, asyncio.create_task(read))
         await self._apply(position, upto, rows)
         return 0
+
+    async def _progress(self) -> tuple[int, bool, int]:
+        """Where the next batch starts, whether an operator paused the consumer, and the
+        log's head."""
+        return await self.checkpoints.progress(self.name)
 
     async def _apply(self, position: int, upto: int, rows: list[Row]) -> None:
         started = time.perf_counter()

@@ -179,11 +179,11 @@ class Subscription:
                 f"{self.upstream}: {type_name} v{schema_version} is newer than this"
                 f" service's v{model.schema_version}"
             )
-        version, fields = schema_version, dict(data)
+        version, fields = schema_version, data  # an upcaster gets a copy: it may change it
         while version < model.schema_version:
             upcast = self._upcasters.get((type_name, version))
             if upcast is None:
                 raise UnknownPublicEvent(f"{self.upstream}: no upcaster for {type_name} v{version}")
-            fields, version = upcast(fields), version + 1
+            fields, version = upcast(dict(fields)), version + 1
         names = self._fields[type_name]
         return model.model_validate({k: v for k, v in fields.items() if k in names})

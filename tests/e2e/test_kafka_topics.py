@@ -209,12 +209,11 @@ async def test_a_foreign_producer_s_cloudevents_are_read_and_a_malformed_message
 async def test_a_broker_that_stops_answering_for_20_s_loses_nothing_and_holds_nothing_else_up(
     tmp_path: Path, database_url: str, outreach_database_url: str
 ) -> None:
-    async with system_on_a_broker_of_its_own(tmp_path, database_url, outreach_database_url) as (
-        broker,
-        topic,
-        ward,
-        outreach,
-    ):
+    # Batches of 3: while the broker is frozen, several batches are sent and in flight, and
+    # none of them may move the checkpoint.
+    async with system_on_a_broker_of_its_own(
+        tmp_path, database_url, outreach_database_url, kafka_publish_batch=3
+    ) as (broker, topic, ward, outreach):
         await deteriorate(ward, range(10))
         before = await _published_to_head(ward, 20)
         await partitions_caught_up(outreach, "ward-alerts", topic, events=20)
@@ -249,14 +248,14 @@ async def test_a_broker_that_stops_answering_for_20_s_loses_nothing_and_holds_no
 
 @asynccontextmanager
 async def system_on_a_broker_of_its_own(
-    tmp_path: Path, database_url: str, outreach_database_url: str
+    tmp_path: Path, database_url: str, outreach_database_url: str, **ward_settings: Any
 ) -> AsyncIterator[tuple[DevBroker, str, httpx.AsyncClient, httpx.AsyncClient]]:
     """The two services over a topic of a broker this test alone may freeze or stop."""
     broker, topic = DevBroker(tmp_path / "kafka"), topic_name("ward.alerts")
+    kafka = over_kafka(broker, topic)
+    kafka["ward_extra"].update(ward_settings)
     try:
-        with two_services(
-            tmp_path, database_url, outreach_database_url, **over_kafka(broker, topic)
-        ) as system:
+        with two_services(tmp_path, database_url, outreach_database_url, **kafka) as system:
             async with (
                 system.client(system.ward) as ward,
                 system.client(system.outreach) as outreach,

@@ -68,6 +68,30 @@ def test_a_structured_cloudevent_from_another_producer_is_read_whole() -> None:
     assert read["schemaversion"] == 1 and read["data"] == {"a": 1}
 
 
+def test_a_binary_cloudevent_from_another_producer_reads_its_attributes_only() -> None:
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"e1"),
+        ("ce_source", b"/billing"),
+        ("ce_type", b"billing.InvoicePaid"),
+        ("ce_partitionkey", b"p7"),  # an extension Sluice has no use for: passed over
+        ("Content-Type", b"application/json; charset=utf-8"),  # any spelling of the name
+        ("ce_schemaversion", b"2"),
+        ("x-trace", b"abc"),
+    ]
+    read = from_message(b"k9", b'{"amount": 12}', headers)
+    assert read == {
+        "specversion": "1.0",
+        "id": "e1",
+        "source": "/billing",
+        "type": "billing.InvoicePaid",
+        "subject": "k9",
+        "schemaversion": 2,
+        "datacontenttype": "application/json",
+        "data": {"amount": 12},
+    }
+
+
 @pytest.mark.parametrize(
     ("value", "headers", "says"),
     [
