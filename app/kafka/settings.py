@@ -77,7 +77,11 @@ class KafkaSettings(SettingsGroup):
         "Subscriptions read from a topic instead of over HTTP: service/stream=topic,...",
     )
     publish_batch: int = setting(
-        5000, "kafka_publish_batch", "Events a publisher sends before waiting for acks.", ge=1
+        5000,
+        "kafka_publish_batch",
+        "Events a publisher sends per batch; it sends on while up to three batches wait for"
+        " their acknowledgements.",
+        ge=1,
     )
     consume_batch: int = setting(
         5000,
