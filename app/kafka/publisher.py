@@ -88,6 +88,11 @@ class TopicPublisher:
         (at-least-once; a consumer drops the second copy by ``ce_id`` or ``ce_seq``)."""
         self._sent.clear()
 
+    @property
+    def in_flight(self) -> bool:
+        """Batches sent whose acknowledgements the checkpoint still waits for."""
+        return bool(self._sent)
+
     def reading_from(self, checkpoint: int) -> int:
         """Where the next batch starts: after the batches sent, whose acknowledgements the
         checkpoint waits for; at the checkpoint when it is not where they started (an
@@ -258,7 +263,7 @@ class PublisherWorker(ConsumerWorker):
     async def _progress(self) -> tuple[int, bool, int]:
         checkpoint, paused, head = await super()._progress()
         position = self.consumer.reading_from(checkpoint)
-        if paused or head <= position:
+        if (paused or head <= position) and self.consumer.in_flight:
             await self.consumer.settle()
             return await super()._progress()
         return position, paused, head

@@ -179,6 +179,8 @@ class Subscription:
                 f"{self.upstream}: {type_name} v{schema_version} is newer than this"
                 f" service's v{model.schema_version}"
             )
+        if not isinstance(data, Mapping):
+            raise TypeError(f"{self.upstream}: {type_name} data is not a JSON object")
         version, fields = schema_version, data  # an upcaster gets a copy: it may change it
         while version < model.schema_version:
             upcast = self._upcasters.get((type_name, version))

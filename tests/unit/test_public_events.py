@@ -56,6 +56,26 @@ def test_what_a_reader_cannot_read_is_named(type_name: str, version: int, says: 
         subscription().read(type_name, version, {})
 
 
+@pytest.mark.parametrize("data", [None, [1, 2], "text"])
+def test_data_that_is_no_object_is_refused_as_a_type_error(data: object) -> None:
+    """What a consumer's decoding turns into an event pinned with its reason."""
+    with pytest.raises(TypeError, match=re.escape("shop.Price data is not a JSON object")):
+        subscription().read("shop.Price", 2, data)  # type: ignore[arg-type]
+
+
+def test_an_upcaster_gets_a_copy_the_event_s_data_stays_as_read() -> None:
+    prices = Subscription("prices", service="shop", stream="prices", events=[PriceV2])
+
+    @prices.upcaster("shop.Price", from_version=1)
+    def in_place(data: dict) -> dict:
+        data["amount_cents"] = round(data.pop("amount") * 100)
+        return data
+
+    read = {"amount": 2.5}
+    assert prices.read("shop.Price", 1, read) == PriceV2(amount_cents=250)
+    assert read == {"amount": 2.5}  # read again (a retried batch): upcast the same way
+
+
 def test_an_older_version_without_an_upcaster_is_named() -> None:
     bare = Subscription("bare", service="shop", stream="prices", events=[PriceV2])
     with pytest.raises(UnknownPublicEvent, match=re.escape("no upcaster for shop.Price v1")):
