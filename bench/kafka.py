@@ -35,6 +35,7 @@ import psycopg
 from confluent_kafka import Consumer, Producer
 
 from app.kafka.messages import to_message
+from app.kafka.publisher import PRODUCER
 from bench.database import BenchDatabase, bench_database
 from bench.report import table
 from bench.streams import (
@@ -50,8 +51,6 @@ from bench.streams import (
 from tests.support.auth import AUTH_HEADERS
 from tests.support.kafka import DevBroker
 from tests.support.servers import SluiceProcess
-
-PRODUCER = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
 
 
 def bare_producer(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, Any]]) -> float:

@@ -44,6 +44,19 @@ log = logging.getLogger("sluice.kafka")
 FLUSH_SLICE_SECONDS = 1.0  # a wait for acknowledgements this long shows in the status
 POLL_SLICE_SECONDS = 0.1  # one wait for delivery reports (a stop is seen this often)
 WINDOW = 3  # batches sent whose acknowledgements are still awaited, at most
+# A message is never given up on: librdkafka retries it until the broker takes it, and the
+# status says broker-unavailable meanwhile. A message that timed out would be skipped by the
+# idempotent producer while later ones go on (librdkafka's documented gap), and a Sluice
+# consumer, which passes over a seq it has seen pass, would then never apply its re-send.
+# For the same reason an error that could leave a gap stops the producer (a fatal error):
+# the publisher makes a new one and sends again from the checkpoint, in order.
+PRODUCER = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "linger.ms": 5,
+    "message.timeout.ms": 0,  # infinite
+    "enable.gapless.guarantee": True,
+}
 
 
 def publisher_name(stream_id: str) -> str:
@@ -51,7 +64,12 @@ def publisher_name(stream_id: str) -> str:
 
 
 class BrokerUnavailable(Exception):
-    """Messages the broker did not acknowledge; the message says why."""
+    """Messages the broker did not acknowledge; the message says why. ``fatal``: the
+    producer can send no more (librdkafka's fatal error)."""
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
 
 
 class TopicPublisher:
@@ -103,18 +121,7 @@ class TopicPublisher:
 
     def producer(self) -> Producer:
         if self._producer is None:
-            timeout_ms = int(self.settings.delivery_timeout_seconds * 1000)
-            self._producer = Producer(
-                self.settings.client(
-                    **{
-                        "enable.idempotence": True,
-                        "acks": "all",
-                        "linger.ms": 5,
-                        "message.timeout.ms": timeout_ms,
-                        "client.id": self.name,
-                    }
-                )
-            )
+            self._producer = Producer(self.settings.client(**PRODUCER, **{"client.id": self.name}))
         return self._producer
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
@@ -125,7 +132,9 @@ class TopicPublisher:
                 messages = [to_message(event) for event in events]
                 await asyncio.to_thread(self._produce, messages, sent.acks)
                 if sent.acks.errors:  # refused at once: nothing later may go before it
-                    raise BrokerUnavailable(f"a message was refused: {sent.acks.errors[0]}")
+                    raise BrokerUnavailable(
+                        f"a message was refused: {sent.acks.errors[0]}", fatal=sent.acks.fatal
+                    )
             self._sent.append(sent)
             # Before a failing event: everything up to it acknowledged and checkpointed,
             # then the failure recorded on it. Otherwise only the window is waited for.
@@ -176,8 +185,10 @@ class TopicPublisher:
                 self._sent.popleft()
             await self._acknowledged(sum(sent.count for sent in done))
         if self._sent and self._sent[0].acks.done:  # reported, with errors
-            errors = self._sent[0].acks.errors
-            raise BrokerUnavailable(f"{len(errors)} messages failed: {errors[0]}")
+            acks = self._sent[0].acks
+            raise BrokerUnavailable(
+                f"{len(acks.errors)} messages failed: {acks.errors[0]}", fatal=acks.fatal
+            )
 
     async def _wait(self, acks: _Acks) -> None:
         """Until ``acks`` are all in; past each ``FLUSH_SLICE_SECONDS`` the status says how
@@ -200,6 +211,10 @@ class TopicPublisher:
 
     async def _back_off(self, error: BrokerUnavailable) -> None:
         self.reset()
+        if error.fatal:  # the producer takes no more messages: the next batch makes one
+            producer, self._producer = self._producer, None
+            if producer is not None:
+                await asyncio.to_thread(_discard, producer)
         self.failures += 1
         delay = self.backoff(self.failures)
         if self.failures == 1 or self.failures % 10 == 0:
@@ -275,6 +290,7 @@ class _Acks:
     def __init__(self, count: int) -> None:
         self.pending = count  # messages not reported yet
         self.errors: list[str] = []
+        self.fatal = False  # an error the producer cannot go on after
 
     @property
     def done(self) -> bool:
@@ -283,12 +299,14 @@ class _Acks:
     def delivered(self, error: KafkaError | None, _message: Any) -> None:
         self.pending -= 1
         if error is not None:
-            self.errors.append(str(error))
+            self.failed(error, unsent=0)
 
     def failed(self, error: Any, *, unsent: int) -> None:
-        """A message ``produce`` refused: it will get no report."""
+        """An error: a delivery report's, or a message ``produce`` refused (``unsent``
+        messages that will get no report)."""
         self.pending -= unsent
         self.errors.append(str(error))
+        self.fatal = self.fatal or (isinstance(error, KafkaError) and error.fatal())
 
 
 @dataclass
@@ -302,3 +320,8 @@ class _Sent:
 
     def __post_init__(self) -> None:
         self.acks = _Acks(self.count)
+
+
+def _discard(producer: Producer) -> None:
+    """Let a producer with a fatal error go (what it still holds has failed already)."""
+    producer.flush(0)

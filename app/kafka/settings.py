@@ -89,13 +89,6 @@ class KafkaSettings(SettingsGroup):
         "Messages a topic consumer takes per call (split by partition, one transaction each).",
         ge=1,
     )
-    delivery_timeout_seconds: float = setting(
-        120.0,
-        "kafka_delivery_timeout_seconds",
-        "How long librdkafka retries a message before giving up on it (the publisher then"
-        " sends the batch again from its checkpoint).",
-        gt=0,
-    )
 
     @field_validator("client_config", mode="before")
     @classmethod
