@@ -130,11 +130,9 @@ class TopicPublisher:
         try:
             if events:
                 messages = [to_message(event) for event in events]
-                await asyncio.to_thread(self._produce, messages, sent.acks)
-                if sent.acks.errors:  # refused at once: nothing later may go before it
-                    raise BrokerUnavailable(
-                        f"a message was refused: {sent.acks.errors[0]}", fatal=sent.acks.fatal
-                    )
+                refused = await asyncio.to_thread(self._produce, messages, sent.acks)
+                if refused is not None:  # nothing after it was sent: it must go first
+                    failure = self._refused(events[refused]["seq"], sent)
             self._sent.append(sent)
             # Before a failing event: everything up to it acknowledged and checkpointed,
             # then the failure recorded on it. Otherwise only the window is waited for.
@@ -144,6 +142,19 @@ class TopicPublisher:
             raise RetryLater(str(error)) from None
         if failure is not None:
             raise HandlerFailed(*failure)
+
+    def _refused(self, seq: int, sent: _Sent) -> tuple[int, BaseException]:
+        """A message ``produce`` refused. One no broker will ever take (too large, say) is
+        that event's failure: pinned on its seq with the reason, for an operator to skip,
+        once what came before it is acknowledged. Anything else is the broker's."""
+        error = sent.acks.refusal
+        if error is None or error.retriable() or error.fatal():
+            raise BrokerUnavailable(
+                f"a message was refused: {sent.acks.errors[-1]}", fatal=sent.acks.fatal
+            )
+        sent.end = seq - 1
+        sent.acks.errors.clear()
+        return seq, KafkaException(error)
 
     async def settle(self) -> None:
         """Nothing more to read now: wait for the batches in flight and move the checkpoint
@@ -244,7 +255,9 @@ class TopicPublisher:
                 events.append(event)
         return events, None
 
-    def _produce(self, messages: list[tuple[bytes, bytes, Any]], acks: _Acks) -> None:
+    def _produce(self, messages: list[tuple[bytes, bytes, Any]], acks: _Acks) -> int | None:
+        """Produce ``messages`` in order; the index of one ``produce`` refused (none after it
+        is sent), or None."""
         with self._lock:
             producer = self.producer()
             for index, (key, value, headers) in enumerate(messages):
@@ -258,10 +271,12 @@ class TopicPublisher:
                         producer.poll(0.1)
                     except KafkaException as error:
                         # None after it is sent: it would arrive before this one's retry.
-                        unsent = len(messages) - index
-                        acks.failed(error.args[0] if error.args else error, unsent=unsent)
-                        return
+                        refusal = error.args[0] if error.args else error
+                        acks.failed(refusal, unsent=len(messages) - index)
+                        acks.refusal = refusal if isinstance(refusal, KafkaError) else None
+                        return index
             producer.poll(0)
+        return None
 
     def _poll(self, timeout: float) -> None:
         with self._lock:
@@ -291,6 +306,7 @@ class _Acks:
         self.pending = count  # messages not reported yet
         self.errors: list[str] = []
         self.fatal = False  # an error the producer cannot go on after
+        self.refusal: KafkaError | None = None  # why ``produce`` refused a message
 
     @property
     def done(self) -> bool:

@@ -246,6 +246,44 @@ async def test_a_broker_that_stops_answering_for_20_s_loses_nothing_and_holds_no
     assert len({_header(m, "ce_id") for m in messages}) == 40
 
 
+async def test_an_event_no_broker_will_take_pins_the_publisher_on_it_until_skipped(
+    tmp_path: Path, database_url: str, outreach_database_url: str, broker: DevBroker
+) -> None:
+    """Too large for the producer's message.max.bytes: not a broker outage to wait out but
+    that event's failure, shown on its seq with the reason; what came before it is
+    published and checkpointed, and a skip carries on after it."""
+    topic = topic_name("ward.alerts")
+    settings = over_kafka(broker, topic)
+    settings["ward_extra"]["kafka_config"] = {**QUICK_GROUPS, "message.max.bytes": "1500"}
+    with two_services(tmp_path, database_url, outreach_database_url, **settings) as system:
+        async with system.client(system.ward) as ward, system.client(system.outreach) as outreach:
+            await deteriorate(ward, range(2))  # 4 public events
+            resolved = await ward.post("/entities/alert/p0/resolve", json={"note": "n" * 1900})
+            assert resolved.status_code == 200, resolved.text
+            await deteriorate(ward, range(2, 4))  # 4 more after it
+
+            async def pinned() -> dict | None:
+                status = (await ward.get("/consumers/alerts-to-kafka")).json()
+                return status if status["state"] == "failing" else None
+
+            status = await eventually(pinned, 30, "the publisher pinned on the large event")
+            assert "MSG_SIZE_TOO_LARGE" in status["error"]
+            stuck = status["failing_seq"]
+            assert status["checkpoint"] == stuck - 1  # everything before it acknowledged
+            assert (await ward.get("/events", params={"after": stuck - 1, "limit": 1})).json()[
+                "events"
+            ][0]["type"] == "alert.AlertResolved"
+
+            skipped = await ward.post("/consumers/alerts-to-kafka/skip", params={"seq": stuck})
+            assert skipped.status_code == 200, skipped.text
+            after = await _published_to_head(ward, stuck + 4)
+            assert after["state"] == "running"
+            await partitions_caught_up(outreach, "ward-alerts", topic, events=8)
+            messages = broker.read_all(topic, 8)
+    assert len(messages) == 8
+    assert "ward.AlertResolved" not in {_header(m, "ce_type") for m in messages}
+
+
 @asynccontextmanager
 async def system_on_a_broker_of_its_own(
     tmp_path: Path, database_url: str, outreach_database_url: str, **ward_settings: Any
