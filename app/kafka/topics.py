@@ -117,6 +117,7 @@ class Partition:
     retry_at: float | None = None  # failing: when to read from the checkpoint again
     applied_seq: int | None = None  # the producer's seq of the last event applied
     newest_seq: int | None = None  # the same, counting the batch being read
+    first_offset: int | None = None  # of the first message taken since it was assigned
 
 
 class TopicWorker(PollingWorker):
@@ -186,6 +187,9 @@ class TopicWorker(PollingWorker):
             and partition.retry_at is None
             and not partition.paused
         ]
+        for partition, batch in applying:
+            if partition.first_offset is None:
+                partition.first_offset = batch[0].offset()
         await self._apply_all(applying)
         return 0 if messages else None
 
@@ -240,6 +244,36 @@ class TopicWorker(PollingWorker):
             if messages:
                 messages += self._client.consume(batch - 1, 0)
         return list(messages)
+
+    async def on_outage(self, error: BaseException) -> None:
+        """A step that failed (the database went away, a write failed) may have taken
+        messages from Kafka that it did not apply: every partition reads again from what it
+        last committed, or the next consume would carry it on past them."""
+        if self._client is None or not self.partitions:
+            return
+        restart = []
+        for partition in self.partitions.values():
+            partition.consumer.reset()
+            restart.append(TopicPartition(self.topic, partition.number, self._restart(partition)))
+        await asyncio.to_thread(self._seek_each, restart)
+
+    def _restart(self, partition: Partition) -> int:
+        """The offset to read a partition from again: its checkpoint; before its first
+        commit, the first message it took (or where it was to start)."""
+        if partition.position > 0:
+            return partition.position
+        if partition.first_offset is not None:
+            return partition.first_offset
+        return OFFSET_END if self.consumer.start_from == "now" else OFFSET_BEGINNING
+
+    def _seek_each(self, restart: list[TopicPartition]) -> None:
+        assert self._client is not None
+        for tp in restart:
+            try:
+                self._client.seek(tp)
+            except KafkaException:  # not fetching yet, or stopped on an error
+                self._reassign()
+                return
 
     async def close(self) -> None:
         if self._consuming is not None:
@@ -409,8 +443,7 @@ class TopicWorker(PollingWorker):
     def _reassign(self) -> None:
         assert self._client is not None
         owned = [
-            TopicPartition(self.topic, p.number, p.position or OFFSET_BEGINNING)
-            for p in self.partitions.values()
+            TopicPartition(self.topic, p.number, self._restart(p)) for p in self.partitions.values()
         ]
         try:
             self._client.assign(owned)

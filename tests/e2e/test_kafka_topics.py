@@ -284,6 +284,49 @@ async def test_an_event_no_broker_will_take_pins_the_publisher_on_it_until_skipp
     assert "ward.AlertResolved" not in {_header(m, "ce_type") for m in messages}
 
 
+FAIL_WRITES = """
+CREATE TABLE test_failing (reason text);
+CREATE FUNCTION test_fail_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM test_failing) THEN
+        RAISE EXCEPTION 'injected: the view cannot be written';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER test_fail_writes BEFORE INSERT OR UPDATE ON view_ward_alerts
+    FOR EACH ROW EXECUTE FUNCTION test_fail_writes();
+"""
+
+
+async def test_a_step_that_fails_after_taking_messages_reads_them_again(
+    tmp_path: Path, database_url: str, outreach_database_url: str, broker: DevBroker
+) -> None:
+    """Every write of outreach's view fails for a while (a trigger of this test's, the real
+    database refusing), so the topic consumer takes messages from Kafka and cannot apply
+    them, again and again. Each time it must read them again from what it last committed,
+    or the next consume carries it past them: lost, though its checkpoint reaches the head.
+    A database outage in the middle of a batch goes the same way."""
+    topic = topic_name("ward.alerts")
+    with psycopg.connect(outreach_database_url, autocommit=True) as conn:
+        conn.execute(FAIL_WRITES)
+    with two_services(
+        tmp_path, database_url, outreach_database_url, **over_kafka(broker, topic)
+    ) as system:
+        async with system.client(system.ward) as ward, system.client(system.outreach) as outreach:
+            await deteriorate(ward, range(5))
+            await partitions_caught_up(outreach, "ward-alerts", topic, events=10)
+            with psycopg.connect(outreach_database_url, autocommit=True) as conn:
+                conn.execute("INSERT INTO test_failing VALUES ('on')")
+            await deteriorate(ward, range(5, 25))
+            await _published_to_head(ward, 50)
+            await asyncio.sleep(2)  # a duration to hold: batches taken, failed, retried
+            assert escalations(outreach_database_url) == {1: 5}  # nothing more applied
+            with psycopg.connect(outreach_database_url, autocommit=True) as conn:
+                conn.execute("DELETE FROM test_failing")
+            await partitions_caught_up(outreach, "ward-alerts", topic, events=50)
+    assert escalations(outreach_database_url) == {1: 25}  # every patient once
+
+
 @asynccontextmanager
 async def system_on_a_broker_of_its_own(
     tmp_path: Path, database_url: str, outreach_database_url: str, **ward_settings: Any
