@@ -37,6 +37,7 @@ from app.background.leadership import process_identity
 from app.background.settings import WorkerSettings
 from app.background.tasks import describe
 from app.background.worker import PollingWorker
+from app.db.outages import OUTAGE_ERRORS
 from app.kafka.messages import NotACloudEvent, from_message
 from app.kafka.settings import KafkaSettings
 from app.relay.checkpoints import Checkpoints
@@ -337,19 +338,45 @@ class TopicWorker(PollingWorker):
 
     # -- a partition's batch ------------------------------------------------------------------
     async def _apply(self, partition: Partition, batch: list[Any]) -> None:
+        """A partition's batch; when it fails in a way no handler owns (a write the database
+        refused), its messages one at a time, each in a transaction of its own, so the
+        partition is pinned on the very message that fails."""
+        try:
+            await self._apply_batch(partition, batch)
+        except OUTAGE_ERRORS:
+            raise
+        except Exception as error:
+            partition.consumer.reset()
+            if len(batch) == 1:
+                await self._failed(partition, batch[0].offset() + 1, error)
+                return
+            for message in batch:
+                try:
+                    if not await self._apply_batch(partition, [message]):
+                        return  # pinned, or moved: read again from the checkpoint
+                except OUTAGE_ERRORS:
+                    raise
+                except Exception as failed:
+                    partition.consumer.reset()
+                    await self._failed(partition, message.offset() + 1, failed)
+                    return
+
+    async def _apply_batch(self, partition: Partition, batch: list[Any]) -> bool:
+        """False when the partition has to be read again from its checkpoint (pinned on a
+        handler's failure, or moved by someone else)."""
         partition.checkpoints.batch, partition.newest_seq = [], partition.applied_seq
         rows = [row for message in batch if (row := self._row(message, partition)) is not None]
         upto = batch[-1].offset() + 1
         if upto <= partition.position:
-            return  # already applied (read again after a seek)
+            return True  # already applied (read again after a seek)
         try:
             await partition.consumer.process(partition.position, upto, rows)
         except PositionMoved:
             await self._reposition(partition)
-            return
+            return False
         except HandlerFailed as failed:
             await self._failed(partition, failed.seq, failed.error)
-            return
+            return False
         partition.applied_seq = partition.checkpoints.upstream_seq(upto) or partition.applied_seq
         self.consumed += len(batch)
         if self.metrics is not None:
@@ -357,6 +384,7 @@ class TopicWorker(PollingWorker):
         partition.position = upto
         self._commits.append(TopicPartition(self.topic, partition.number, upto))
         await self._record_head(partition)
+        return True
 
     def _row(self, message: Any, partition: Partition) -> Row | None:
         cursor = message.offset() + 1

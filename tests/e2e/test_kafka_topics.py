@@ -284,12 +284,18 @@ async def test_an_event_no_broker_will_take_pins_the_publisher_on_it_until_skipp
     assert "ward.AlertResolved" not in {_header(m, "ce_type") for m in messages}
 
 
+# A trigger of the test's own on outreach's view: while test_failing holds a row, a write of
+# the patients it names fails with that row's SQLSTATE (57P01, "the server is shutting down",
+# is what a database going away mid-transaction looks like; P0001 is a plain refusal).
 FAIL_WRITES = """
-CREATE TABLE test_failing (reason text);
+CREATE TABLE test_failing (patient_id text, sqlstate text);
 CREATE FUNCTION test_fail_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE code text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM test_failing) THEN
-        RAISE EXCEPTION 'injected: the view cannot be written';
+    SELECT sqlstate INTO code FROM test_failing
+        WHERE patient_id = NEW.patient_id OR patient_id = '*' LIMIT 1;
+    IF code IS NOT NULL THEN
+        RAISE EXCEPTION 'injected: % cannot be written', NEW.patient_id USING ERRCODE = code;
     END IF;
     RETURN NEW;
 END $$;
@@ -298,14 +304,21 @@ CREATE TRIGGER test_fail_writes BEFORE INSERT OR UPDATE ON view_ward_alerts
 """
 
 
-async def test_a_step_that_fails_after_taking_messages_reads_them_again(
+def failing(database_url: str, patient_id: str | None, sqlstate: str = "P0001") -> None:
+    """The view's writes of ``patient_id`` ('*': every one) fail from now on; None: none."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM test_failing")
+        if patient_id is not None:
+            conn.execute("INSERT INTO test_failing VALUES (%s, %s)", [patient_id, sqlstate])
+
+
+async def test_a_database_lost_in_the_middle_of_a_batch_loses_none_of_its_messages(
     tmp_path: Path, database_url: str, outreach_database_url: str, broker: DevBroker
 ) -> None:
-    """Every write of outreach's view fails for a while (a trigger of this test's, the real
-    database refusing), so the topic consumer takes messages from Kafka and cannot apply
-    them, again and again. Each time it must read them again from what it last committed,
-    or the next consume carries it past them: lost, though its checkpoint reaches the head.
-    A database outage in the middle of a batch goes the same way."""
+    """Every write of outreach's view fails as a database shutting down does, so the topic
+    consumer takes messages from Kafka and cannot apply them, again and again. Each time
+    it must read them again from what it last committed, or the next consume carries it
+    past them: lost, though its checkpoint reaches the head."""
     topic = topic_name("ward.alerts")
     with psycopg.connect(outreach_database_url, autocommit=True) as conn:
         conn.execute(FAIL_WRITES)
@@ -315,16 +328,65 @@ async def test_a_step_that_fails_after_taking_messages_reads_them_again(
         async with system.client(system.ward) as ward, system.client(system.outreach) as outreach:
             await deteriorate(ward, range(5))
             await partitions_caught_up(outreach, "ward-alerts", topic, events=10)
-            with psycopg.connect(outreach_database_url, autocommit=True) as conn:
-                conn.execute("INSERT INTO test_failing VALUES ('on')")
+            failing(outreach_database_url, "*", sqlstate="57P01")
             await deteriorate(ward, range(5, 25))
             await _published_to_head(ward, 50)
             await asyncio.sleep(2)  # a duration to hold: batches taken, failed, retried
             assert escalations(outreach_database_url) == {1: 5}  # nothing more applied
-            with psycopg.connect(outreach_database_url, autocommit=True) as conn:
-                conn.execute("DELETE FROM test_failing")
+            failing(outreach_database_url, None)
             await partitions_caught_up(outreach, "ward-alerts", topic, events=50)
     assert escalations(outreach_database_url) == {1: 25}  # every patient once
+
+
+async def test_a_write_the_database_refuses_pins_its_partition_on_that_very_message(
+    tmp_path: Path, database_url: str, outreach_database_url: str, broker: DevBroker
+) -> None:
+    """Not a handler's failure and not an outage: the batch is tried again one message at a
+    time, and the partition stops on the message that fails, with the reason; the other
+    partitions go on; once the write is accepted the partition carries on, each event once."""
+    topic = topic_name("ward.alerts")
+    with psycopg.connect(outreach_database_url, autocommit=True) as conn:
+        conn.execute(FAIL_WRITES)
+    failing(outreach_database_url, "p7")
+    with two_services(
+        tmp_path, database_url, outreach_database_url, **over_kafka(broker, topic)
+    ) as system:
+        async with system.client(system.ward) as ward, system.client(system.outreach) as outreach:
+            await deteriorate(ward, range(20))
+
+            async def pinned() -> dict | None:
+                statuses = (await outreach.get("/consumers")).json()
+                stuck = [s for s in statuses if s["name"].startswith("ward-alerts@")]
+                stuck = [s for s in stuck if s["state"] == "failing"]
+                return stuck[0] if stuck else None
+
+            stuck = await eventually(pinned, 30, "a partition pinned on p7's alert")
+            assert "injected: p7 cannot be written" in stuck["error"]
+            offset = stuck["failing_seq"] - 1  # the cursor is the next offset: 1 past it
+            pinned_on = broker.read_all(topic, 40)
+            [message] = [
+                m
+                for m in pinned_on
+                if m.partition() == int(stuck["name"].rsplit("@", 1)[1]) and m.offset() == offset
+            ]
+            assert message.key() == b"p7" and _header(message, "ce_type") == "ward.AlertRaised"
+            assert stuck["checkpoint"] == offset  # everything before it applied
+
+            async def others_caught_up() -> list[dict] | None:
+                statuses = (await outreach.get("/consumers")).json()
+                others = [
+                    s
+                    for s in statuses
+                    if s["name"].startswith("ward-alerts@") and s["name"] != stuck["name"]
+                ]
+                return others if all(s["lag_events"] == 0 for s in others) else None
+
+            others = await eventually(others_caught_up, 30, "the other partitions caught up")
+            assert {s["state"] for s in others} == {"running"}
+
+            failing(outreach_database_url, None)
+            await partitions_caught_up(outreach, "ward-alerts", topic, events=40, seconds=90)
+    assert escalations(outreach_database_url) == {1: 20}
 
 
 @asynccontextmanager
