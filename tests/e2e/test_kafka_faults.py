@@ -104,7 +104,11 @@ async def test_a_publisher_killed_mid_batch_sends_every_event_and_consumers_appl
                 status = await consumer(http, second.url, "alerts-to-kafka")
                 return status if status["checkpoint"] == head else None
 
-            await eventually(published, 90, "the whole backlog published")
+            try:
+                await eventually(published, 90, "the whole backlog published")
+            except AssertionError as timed_out:  # say where it stood, and what it logged
+                status = await consumer(http, second.url, "alerts-to-kafka")
+                raise AssertionError(f"{timed_out}: {status}\n{second.log()}") from None
             outreach = hospital.outreach()
             # Every message the topic holds, a batch sent twice included, read past.
             await all_applied(http, outreach.url, broker.messages_in(topic))
