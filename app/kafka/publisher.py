@@ -41,7 +41,7 @@ from app.relay.log import Row
 
 log = logging.getLogger("sluice.kafka")
 
-FLUSH_SLICE_SECONDS = 1.0  # a wait for acknowledgements this long shows in the status
+SHOW_UNACKNOWLEDGED_SECONDS = 1.0  # a wait for acknowledgements this long shows in the status
 POLL_SLICE_SECONDS = 0.1  # one wait for delivery reports (a stop is seen this often)
 WINDOW = 3  # batches sent whose acknowledgements are still awaited, at most
 # A message is never given up on: librdkafka retries it until the broker takes it, and the
@@ -202,12 +202,12 @@ class TopicPublisher:
             )
 
     async def _wait(self, acks: _Acks) -> None:
-        """Until ``acks`` are all in; past each ``FLUSH_SLICE_SECONDS`` the status says how
+        """Until ``acks`` are all in; past each ``SHOW_UNACKNOWLEDGED_SECONDS`` the status says how
         many the broker has not acknowledged yet (librdkafka retries them meanwhile)."""
         shown_at = time.monotonic()
         while not acks.done:
             await asyncio.to_thread(self._poll, POLL_SLICE_SECONDS)
-            if not acks.done and time.monotonic() - shown_at >= FLUSH_SLICE_SECONDS:
+            if not acks.done and time.monotonic() - shown_at >= SHOW_UNACKNOWLEDGED_SECONDS:
                 shown_at = time.monotonic()
                 await self._unavailable(f"{acks.pending} messages not acknowledged yet")
 
