@@ -88,12 +88,14 @@ async def test_versions_lost_to_another_writer_are_named_and_the_rest_land_toget
     assert journal.batcher.batches == 3 + 1  # the three setup appends, and the batch
 
 
+@pytest.mark.parametrize("name", ["A\x00da", "A\ud800da"], ids=["nul", "lone-surrogate"])
 async def test_a_value_the_database_refuses_fails_only_its_own_command(
-    journal: Journal, db: psycopg.Connection
+    journal: Journal, db: psycopg.Connection, name: str
 ) -> None:
-    """E.g. an action's command carrying a NUL character (HTTP bodies are refused earlier)."""
+    """E.g. an action's command carrying a NUL character or a lone surrogate (HTTP bodies
+    are refused earlier). The second is one the JSON encoder itself cannot write as UTF-8."""
     poisoned = pending("poisoned")
-    poisoned.events[0] = (uuid.uuid4(), PatientAdmitted(name="A\x00da", ward="W1", bed="1"))
+    poisoned.events[0] = (uuid.uuid4(), PatientAdmitted(name=name, ward="W1", bed="1"))
     results = await asyncio.gather(
         journal.append(pending("a")),
         journal.append(poisoned),
