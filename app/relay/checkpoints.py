@@ -8,10 +8,11 @@ serialize with each other and with a second process that wrongly believes it lea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncClientCursor, AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -75,8 +76,19 @@ SET position = moved.position,
     updated_at = now()
 FROM moved
 WHERE name = %(name)s AND (%(expected)s::bigint IS NULL OR checkpoints.position = %(expected)s)
+  AND (%(generation)s::integer IS NULL OR checkpoints.generation = %(generation)s)
 RETURNING pg_notify('{CHECKPOINT_CHANNEL}', name || ':' || checkpoints.position)
 """
+
+# A batch committed in one round trip (``Checkpoints.commit_at``): one simple query whose
+# statements PostgreSQL runs in order, as one implicit transaction. The checkpoint row is
+# locked first, as a claim does, so the order of locks is a claim's (a rebuild's swap locks
+# the row, then the table); each effect only writes while the checkpoint is still where the
+# batch started (STILL_AT), and the advance says whether it was.
+LOCK_ROW = "SELECT 1 FROM checkpoints WHERE name = %(name)s FOR UPDATE"
+STILL_AT = sql.SQL("""EXISTS (
+    SELECT 1 FROM checkpoints
+    WHERE name = %(name)s AND position = %(expected)s AND generation = %(generation)s)""")
 
 RECORD_FAILURE = """
 UPDATE checkpoints
@@ -213,7 +225,7 @@ class Checkpoints:
 
     async def advance(self, conn: AsyncConnection, name: str, position: int) -> None:
         """Move the checkpoint of a consumer whose row ``conn`` has claimed."""
-        params = {"name": name, "position": position, "expected": None}
+        params = {"name": name, "position": position, "expected": None, "generation": None}
         await conn.execute(ADVANCE, {**params, "upstream_seq": self.upstream_seq(position)})
 
     async def advance_from(self, name: str, expected: int, position: int) -> bool:
@@ -223,10 +235,46 @@ class Checkpoints:
             "name": name,
             "position": position,
             "expected": expected,
+            "generation": None,
             "upstream_seq": self.upstream_seq(position),
         }
         async with self.pool.connection() as conn:
             cursor = await conn.execute(ADVANCE, params)
+            return cursor.rowcount == 1
+
+    async def commit_at(
+        self,
+        name: str,
+        expected: int,
+        generation: int,
+        position: int,
+        effects: Sequence[tuple[sql.Composable, dict[str, Any]]],
+    ) -> bool:
+        """``effects`` and the checkpoint moved from ``expected`` to ``position``, in one
+        transaction and ONE round trip (a claim, the writes, the advance and the commit are
+        five), or nothing at all when the checkpoint is not at ``expected`` of ``generation``
+        any more (an operator's skip, another leader, a rebuilt table swapped in).
+
+        Each effect is a statement whose condition includes ``STILL_AT``; its parameters
+        must not use the names ``name``, ``position``, ``expected``, ``generation`` or
+        ``upstream_seq``. The values are bound in this process (one simple
+        query carries several statements; a prepared statement carries one)."""
+        params: dict[str, Any] = {
+            "name": name,
+            "position": position,
+            "expected": expected,
+            "generation": generation,
+            "upstream_seq": self.upstream_seq(position),
+        }
+        statements: list[sql.Composable] = [sql.SQL(LOCK_ROW)]
+        for statement, values in effects:
+            statements.append(statement)
+            params.update(values)
+        statements.append(sql.SQL(ADVANCE))
+        async with self.pool.connection() as conn, AsyncClientCursor(conn) as cursor:
+            await cursor.execute(sql.SQL(";\n").join(statements), params)
+            while cursor.nextset():  # the advance's result is the last
+                pass
             return cursor.rowcount == 1
 
     async def record_failure(self, name: str, seq: int, error: str) -> int:

@@ -18,6 +18,7 @@ from app.relay.log import LoggedEvent
 from app.sdk.view import View
 
 RowCache = MutableMapping[Any, SQLModel | None]
+Touched = dict[Any, SQLModel | None]  # the rows a batch wrote, by key (None: deleted)
 
 
 class HandlerError(Exception):
@@ -55,15 +56,47 @@ class Projection:
             table_seed = int.from_bytes(table.encode()[:8].ljust(8, b"\0"), "big", signed=True)
             await conn.execute(LOCK_KEYS, {"keys": keys, "table": table_seed})
         await self._load(conn, table, rows, {key for key, _ in keyed if key not in rows})
-        touched: dict[Any, SQLModel | None] = {}
+        touched = self._fold_all(rows, keyed)
+        for statement, params in self.writes(table, touched):
+            await conn.execute(statement, params)
+        return len(touched)
+
+    def fold_in_memory(self, rows: RowCache, events: Sequence[LoggedEvent]) -> Touched | None:
+        """The rows ``events`` change, folded into ``rows`` in place; None (and ``rows``
+        untouched) when a row they are about is not in memory: then ``apply`` loads it."""
+        keyed = [(self._key(logged), logged) for logged in events]
+        if any(key not in rows for key, _ in keyed):
+            return None
+        return self._fold_all(rows, keyed)
+
+    def writes(
+        self, table: str, touched: Touched, guard: sql.Composable | None = None
+    ) -> list[tuple[sql.Composable, dict[str, Any]]]:
+        """The statements that write ``touched`` rows (None: delete it), each with its
+        parameters; with ``guard``, each writes only where that condition holds."""
+        upserts = [row.model_dump_json() for row in touched.values() if row is not None]
+        deletes = [key for key, row in touched.items() if row is None]
+        only_if = sql.SQL("") if guard is None else sql.SQL(" AND {}").format(guard)
+        statements: list[tuple[sql.Composable, dict[str, Any]]] = []
+        if upserts:
+            rows = "[" + ",".join(upserts) + "]"
+            statements.append((self._upsert(table, only_if), {"view_rows": rows}))
+        if deletes:
+            query = sql.SQL("DELETE FROM {} WHERE {} = ANY(%(view_keys)s){}").format(
+                sql.Identifier(table), sql.Identifier(self.view.key_column), only_if
+            )
+            statements.append((query, {"view_keys": deletes}))
+        return statements
+
+    def _fold_all(self, rows: RowCache, keyed: list[tuple[Any, LoggedEvent]]) -> Touched:
+        touched: Touched = {}
         for key, logged in keyed:
             before = rows[key]
             new = self._fold(before, logged, key)
             if new is None and before is None and key not in touched:
                 continue  # no row, still no row: nothing to write
             rows[key] = touched[key] = new
-        await self._write(conn, table, touched)
-        return len(touched)
+        return touched
 
     def _key(self, logged: LoggedEvent) -> Any:
         handler = self.view.handlers[type(logged.event)]
@@ -106,20 +139,7 @@ class Projection:
         for key in wanted:
             rows.setdefault(key, None)
 
-    async def _write(
-        self, conn: AsyncConnection, table: str, touched: dict[Any, SQLModel | None]
-    ) -> None:
-        upserts = [row.model_dump_json() for row in touched.values() if row is not None]
-        deletes = [key for key, row in touched.items() if row is None]
-        if upserts:
-            await conn.execute(self._upsert(table), ["[" + ",".join(upserts) + "]"])
-        if deletes:
-            query = sql.SQL("DELETE FROM {} WHERE {} = ANY(%s)").format(
-                sql.Identifier(table), sql.Identifier(self.view.key_column)
-            )
-            await conn.execute(query, [deletes])
-
-    def _upsert(self, table: str) -> sql.Composed:
+    def _upsert(self, table: str, only_if: sql.Composable) -> sql.Composed:
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
         updates = sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
@@ -129,10 +149,11 @@ class Projection:
         action = sql.SQL("DO UPDATE SET {}").format(updates) if len(self.columns) > 1 else None
         return sql.SQL(
             "INSERT INTO {table} ({columns}) SELECT {columns}"
-            " FROM jsonb_populate_recordset(NULL::{table}, %s::jsonb)"
-            " ON CONFLICT ({key}) {action}"
+            " FROM jsonb_populate_recordset(NULL::{table}, %(view_rows)s::jsonb)"
+            " WHERE true{only_if} ON CONFLICT ({key}) {action}"
         ).format(
             table=sql.Identifier(table),
+            only_if=only_if,
             columns=columns,
             key=sql.Identifier(self.view.key_column),
             action=action or sql.SQL("DO NOTHING"),

@@ -1,7 +1,10 @@
 """A view's live projector: the consumer that keeps its table in step with the log.
 
 Each batch is ONE transaction: lock the checkpoint row, check it is where the batch starts,
-fold the events into rows, write them, move the checkpoint. A crash at any point either
+fold the events into rows, write them, move the checkpoint. When every row a batch is about
+is already in memory (the common case while it leads), that transaction is one round trip:
+the events are folded first, and the writes only land if the checkpoint is still where the
+rows were cached. A crash at any point either
 commits all of that or none of it, so no event is applied twice or missed.
 
 Rows stay in memory between batches (this process is the table's only writer while it leads);
@@ -19,7 +22,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from sqlmodel import SQLModel
 
-from app.relay.checkpoints import Checkpoints
+from app.relay.checkpoints import STILL_AT, Checkpoints
 from app.relay.consumer import HandlerFailed, PositionMoved
 from app.relay.log import EventLog, LoggedEvent, Row, UndecodableEvent
 from app.sdk.service import Service
@@ -117,6 +120,11 @@ class ViewProjector:
         events: list[LoggedEvent],
         failure: tuple[int, BaseException] | None,
     ) -> tuple[int, int, tuple[int, BaseException] | None]:
+        """The batch's rows and checkpoint in one transaction; (end, generation, failure)."""
+        end = failure[0] - 1 if failure else upto
+        at_once = await self._commit_at_once(after, end, events)
+        if at_once is not None:
+            return end, at_once, failure
         async with self.pool.connection() as conn, conn.transaction():
             claim = await self.checkpoints.claim(conn, self.name)
             if claim.position != after:
@@ -136,3 +144,25 @@ class ViewProjector:
             end = failure[0] - 1 if failure else upto
             await self.checkpoints.advance(conn, self.name, end)
         return end, claim.generation, failure
+
+    async def _commit_at_once(self, after: int, end: int, events: list[LoggedEvent]) -> int | None:
+        """The common case in one round trip, not five: every row the batch is about is in
+        memory, as of the position it starts from. The events are folded first, then rows
+        and checkpoint are written together, only if the checkpoint is still where these
+        rows were cached (position and table generation). Returns the generation, or None
+        when the rows are not all in memory (or a handler failed: ``_commit`` redoes it from
+        the stored rows and finds the event)."""
+        if self._cached_at is None or self._cached_at[0] != after or self.projection.lock_keys:
+            return None
+        generation = self._cached_at[1]
+        try:
+            touched = self.projection.fold_in_memory(self._rows, events)
+        except HandlerError:
+            self._rows.clear()  # half-changed by the handler: reloaded from the table
+            return None
+        if touched is None:
+            return None
+        effects = self.projection.writes(self.view.table.name, touched, guard=STILL_AT)
+        if not await self.checkpoints.commit_at(self.name, after, generation, end, effects):
+            raise PositionMoved(f"{self.name} moved from {after}, or its table was rebuilt")
+        return generation
