@@ -23,6 +23,7 @@ from app.background.worker import PollingWorker
 from app.db.outages import OUTAGE_ERRORS
 from app.relay.checkpoints import Checkpoints
 from app.relay.log import EventLog, Row
+from app.relay.pacing import Pacing
 from app.relay.settings import ConsumerSettings
 from app.relay.sql import CONTROL_CHANNEL, LOG_CHANNEL
 
@@ -89,6 +90,7 @@ class ConsumerWorker(PollingWorker):
         self.caught_up_at = float("-inf")  # when a batch last reached the head
         self.batches = 0  # ranges taken from the log
         self.held_back = 0  # batches that waited for the pace while events were waiting
+        self.pacing = Pacing(settings.min_interval_seconds, settings.max_interval_seconds)
         leadership.want(self.name)
 
     async def step(self) -> float | None:
@@ -166,19 +168,8 @@ class ConsumerWorker(PollingWorker):
                 _log_batch(self.name, position, upto, len(rows), started)
 
     async def _pace(self) -> bool:
-        """Under a steady stream of events, start at most one batch per ``min_interval``.
-
-        Each batch costs several round trips whatever its size, on the event loop that also
-        serves requests: at 1,000 events/s a consumer woken by every sequencer batch took a
-        quarter of a busy process's time for batches of two or three events, and delayed
-        everything else on its loop. Pacing only follows a batch that caught up with the
-        head, so an event after a quiet spell goes at once and a backlog drains at full
-        speed; a view's freshness under load costs at most ``min_interval``.
-        """
-        wait = self.caught_up_at + self.settings.min_interval_seconds - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return wait > 0
+        """Under a steady stream of events, at most one batch per interval (``Pacing``)."""
+        return await self.pacing.wait_after(self.caught_up_at)
 
     async def _drop_prefetch(self) -> None:
         prefetched, self._prefetched = self._prefetched, None

@@ -22,6 +22,14 @@ class ConsumerSettings(SettingsGroup):
         " per interval, so batches grow instead of multiplying; 0 turns pacing off.",
         ge=0,
     )
+    max_interval_seconds: float = setting(
+        0.05,
+        "consumer_max_interval_seconds",
+        "While the process is busy (a paced consumer's wait wakes late), its interval grows"
+        " with that delay up to this: fewer, bigger batches leave the time to requests."
+        " Equal to the minimum keeps pacing fixed.",
+        ge=0,
+    )
     backoff_initial_seconds: float = setting(
         0.1,
         "consumer_backoff_initial_seconds",
