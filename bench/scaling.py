@@ -8,8 +8,9 @@ the whole pipeline running (views, the vitals action, the webhook dispatcher):
   * `--workers 2 --role all`: two processes on one port, each also standing by as a worker;
   * `--workers 2 --role api` next to one `--role workers`: the command side and the
     consumer side apart;
-  * one process with SLUICE_CONSUMER_MIN_INTERVAL_SECONDS=0.05: the consumers' batches
-    paced at 50 ms instead of 10 (fewer, bigger batches; a view up to 50 ms staler);
+  * one process with SLUICE_CONSUMER_MAX_INTERVAL_SECONDS=0.01: the consumers' pacing
+    fixed at 10 ms, as before it grew with the load (up to 50 ms by default: fewer, bigger
+    batches while the process is busy);
   * with --against REV, REV's one process, from a git worktree.
 For each: wrk at 32 connections as fast as it goes (commands/s, p50, p99); then wrk offering
 --rate commands/s (paced, random think times), and the CPU time the layout's Sluice processes
@@ -58,12 +59,12 @@ def layouts(against: str | None, worktree: Path | None) -> list[Layout]:
             ("--workers", "2", "--role", "api"),
             ("--role", "workers"),
         ),
-        # Not a layout but the setting that trades a view's freshness under load for
-        # throughput: each consumer's batches at most every 50 ms instead of 10.
+        # Not a layout but the pacing before it adapted to load: a caught-up consumer's
+        # batches every 10 ms however busy the process (the default paces up to 50 ms).
         Layout(
-            "1 process, consumers paced 50 ms",
+            "1 process, pacing fixed at 10 ms",
             (),
-            env=(("SLUICE_CONSUMER_MIN_INTERVAL_SECONDS", "0.05"),),
+            env=(("SLUICE_CONSUMER_MAX_INTERVAL_SECONDS", "0.01"),),
         ),
     ]
     if against and worktree:

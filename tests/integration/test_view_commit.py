@@ -20,6 +20,7 @@ from app.relay.checkpoints import STILL_AT, Checkpoints
 from app.relay.consumer import HandlerFailed, PositionMoved
 from app.runtime import Runtime
 from app.sdk.service import Service
+from app.views import projector as projector_module
 from app.views.projector import ViewProjector
 from tests.support import ledger
 from tests.support.consumers import caught_up
@@ -213,3 +214,23 @@ async def test_rows_deleted_at_once_whatever_their_key_type(
     assert db.execute("SELECT count(*) FROM scratch").fetchone() == (2,), "guarded: untouched"
     assert await runtime.checkpoints.commit_at("balances", start, generation, start, effects)
     assert db.execute("SELECT k FROM scratch").fetchall() == [(keys[1],)]
+
+
+async def test_a_long_batch_carries_its_rows_in_the_prepared_upsert(
+    client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A catch-up's batch: its rows' text is a parameter, not part of one long query."""
+    runtime, start = await setup(client, app)
+    made, checkpoints = projector(runtime)
+    await command(client, "account/a1/deposit", {"amount": 1})
+    first = await head(runtime)
+    await apply(made, runtime, start, first)
+
+    monkeypatch.setattr(projector_module, "AT_ONCE_EVENTS", 1)  # "long" is 2 events here
+    await command(client, "account/a1/deposit", {"amount": 2})
+    await command(client, "account/a1/deposit", {"amount": 3})
+    second = await head(runtime)
+    await apply(made, runtime, first, second)
+    assert checkpoints.at_once == 0
+    assert stored(db)["a1"] == ledger.BONUS + 1 + 2 + 3
+    assert position(db)[0] == second
