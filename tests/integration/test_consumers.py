@@ -269,4 +269,3 @@ async def test_under_a_stream_of_events_batches_are_paced_but_a_lone_event_is_no
         assert worker.held_back > held_back, "the stream's events waited for the pace"
         counts = (await http.get("/views/deposits/a1")).json()
     assert counts["deposits"] == 1 + 1 + 10  # the bonus, the lone one, the stream
-

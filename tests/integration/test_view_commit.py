@@ -101,6 +101,20 @@ async def setup(client: httpx.AsyncClient, app: FastAPI) -> tuple[Runtime, int]:
     return runtime, await head(runtime)
 
 
+async def warmed(
+    client: httpx.AsyncClient, app: FastAPI, *deposits: tuple[str, int]
+) -> tuple[Runtime, ViewProjector, CountingCheckpoints, int]:
+    """``setup``, ``deposits`` made, and a projector of ours that applied them from the
+    table (their accounts' rows now in memory); its position is returned last."""
+    runtime, start = await setup(client, app)
+    made, checkpoints = projector(runtime)
+    for account, amount in deposits:
+        await command(client, f"account/{account}/deposit", {"amount": amount})
+    first = await head(runtime)
+    await apply(made, runtime, start, first)
+    return runtime, made, checkpoints, first
+
+
 async def test_a_batch_whose_rows_are_in_memory_commits_them_with_the_checkpoint_at_once(
     client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection
 ) -> None:
@@ -127,12 +141,7 @@ async def test_a_batch_whose_rows_are_in_memory_commits_them_with_the_checkpoint
 async def test_a_checkpoint_moved_meanwhile_writes_nothing_and_drops_the_rows_in_memory(
     client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection
 ) -> None:
-    runtime, start = await setup(client, app)
-    made, checkpoints = projector(runtime)
-    await command(client, "account/a1/deposit", {"amount": 10})
-    await command(client, "account/a2/deposit", {"amount": 1})
-    first = await head(runtime)
-    await apply(made, runtime, start, first)  # cold, then both rows are in memory
+    runtime, made, checkpoints, first = await warmed(client, app, ("a1", 10), ("a2", 1))
     before = stored(db)
 
     await command(client, "account/a2/deposit", {"amount": 7})
@@ -149,11 +158,7 @@ async def test_a_checkpoint_moved_meanwhile_writes_nothing_and_drops_the_rows_in
 async def test_a_table_rebuilt_meanwhile_writes_nothing(
     client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection
 ) -> None:
-    runtime, start = await setup(client, app)
-    made, checkpoints = projector(runtime)
-    await command(client, "account/a1/deposit", {"amount": 10})
-    first = await head(runtime)
-    await apply(made, runtime, start, first)
+    runtime, made, checkpoints, first = await warmed(client, app, ("a1", 10))
     before = stored(db)
 
     await command(client, "account/a1/deposit", {"amount": 4})
@@ -175,11 +180,7 @@ async def test_a_table_rebuilt_meanwhile_writes_nothing(
 async def test_a_failing_handler_in_memory_is_found_again_from_the_stored_rows(
     client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection
 ) -> None:
-    runtime, start = await setup(client, app)
-    made, checkpoints = projector(runtime)
-    await command(client, "account/a1/deposit", {"amount": 1})
-    first = await head(runtime)
-    await apply(made, runtime, start, first)
+    runtime, made, checkpoints, first = await warmed(client, app, ("a1", 1))
 
     await command(client, "account/a1/deposit", {"amount": 6})
     await command(client, "account/a1/deposit", {"amount": ledger.POISON})
@@ -220,11 +221,7 @@ async def test_a_long_batch_carries_its_rows_in_the_prepared_upsert(
     client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A catch-up's batch: its rows' text is a parameter, not part of one long query."""
-    runtime, start = await setup(client, app)
-    made, checkpoints = projector(runtime)
-    await command(client, "account/a1/deposit", {"amount": 1})
-    first = await head(runtime)
-    await apply(made, runtime, start, first)
+    runtime, made, checkpoints, first = await warmed(client, app, ("a1", 1))
 
     monkeypatch.setattr(projector_module, "AT_ONCE_EVENTS", 1)  # "long" is 2 events here
     await command(client, "account/a1/deposit", {"amount": 2})
