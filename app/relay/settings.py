@@ -25,9 +25,9 @@ class ConsumerSettings(SettingsGroup):
     max_interval_seconds: float = setting(
         0.05,
         "consumer_max_interval_seconds",
-        "While the process is busy (a paced consumer's wait wakes late), its interval grows"
-        " with that delay up to this: fewer, bigger batches leave the time to requests."
-        " Equal to the minimum keeps pacing fixed.",
+        "While the process is busy (its event loop slow to come back to a paced consumer),"
+        " the interval grows with that delay up to this: fewer, bigger batches leave the"
+        " time to requests. Equal to the minimum keeps pacing fixed.",
         ge=0,
     )
     backoff_initial_seconds: float = setting(
