@@ -49,6 +49,7 @@ def command_key(action: str, event_id: uuid.UUID, index: int) -> str:
 
 class ActionConsumer:
     kind = "action"
+    reads_data = True
 
     def __init__(
         self,

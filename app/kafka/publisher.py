@@ -74,6 +74,7 @@ class BrokerUnavailable(Exception):
 
 class TopicPublisher:
     kind = "publisher"
+    reads_data = True
     start_from = "beginning"
 
     def __init__(

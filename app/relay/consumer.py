@@ -53,6 +53,7 @@ class Consumer(Protocol):
     name: str
     kind: str
     log_types: frozenset[str] | None  # None: every event
+    reads_data: bool  # False: its rows need only the envelope (data and metadata read as None)
     start_from: str  # "beginning" or "now": where it starts when first deployed
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
@@ -137,7 +138,10 @@ class ConsumerWorker(PollingWorker):
         if following > upto and self.narrow_until <= upto:
             # Read the next range while this one is applied: the database's time on one
             # overlaps Python's on the other.
-            read = self.event_log.read_range(self.name, upto, following, self.consumer.log_types)
+            consumer = self.consumer
+            read = self.event_log.read_range(
+                self.name, upto, following, consumer.log_types, data=consumer.reads_data
+            )
             self._prefetched = (upto, following, asyncio.create_task(read))
         await self._apply(position, upto, rows)
         return 0
@@ -185,7 +189,7 @@ class ConsumerWorker(PollingWorker):
                 return end, await task
             await cancel_and_wait(task)
         return upto, await self.event_log.read_range(
-            self.name, position, upto, self.consumer.log_types
+            self.name, position, upto, self.consumer.log_types, data=self.consumer.reads_data
         )
 
     async def _failed(self, seq: int, error: BaseException) -> None:

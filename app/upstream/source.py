@@ -51,9 +51,16 @@ class UpstreamSource(PublicEvents):
         return UpstreamPage([self.decoded_ahead(row) for row in rows], page.next_after, page.head)
 
     async def read_range(
-        self, name: str, after: int, upto: int, types: frozenset[str] | None = None
+        self,
+        name: str,
+        after: int,
+        upto: int,
+        types: frozenset[str] | None = None,
+        *,
+        data: bool = True,
     ) -> list[Row]:
-        """Every wanted event in (after, upto] (a rebuild reads the stream this way)."""
+        """Every wanted event in (after, upto] (a rebuild reads the stream this way). A
+        producer's page always carries the data: ``data`` is for the local log's sake."""
         found: list[Row] = []
         while after < upto:
             page = await self.client.page(after, 5000, upto=upto)

@@ -20,12 +20,14 @@ from app.webhooks.matching import TypeFilter
 
 DISPATCHER = "webhook-dispatcher"
 ENABLED = "SELECT id, event_types, after_seq FROM webhooks WHERE enabled"
+ANY_ENABLED = "SELECT 1 FROM webhooks WHERE enabled LIMIT 1"
 
 
 class WebhookDispatcher:
     name = DISPATCHER
     kind = "webhooks"
     log_types = None  # every event: subscriptions filter by type themselves
+    reads_data = False  # a delivery names its event; the body is read when it is sent
     start_from = "beginning"
 
     def __init__(self, pool: AsyncConnectionPool, checkpoints: Checkpoints) -> None:
@@ -36,7 +38,10 @@ class WebhookDispatcher:
         """Nothing held in memory: subscriptions are read with each batch."""
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
-        if not rows:
+        if not rows or not await self._any_enabled():
+            # Nothing to deliver: move on in one statement. A subscription created after
+            # that look receives the events after the head at its creation (``after_seq``),
+            # which is at or past ``upto``: this batch owes it nothing.
             if not await self.checkpoints.advance_from(self.name, after, upto):
                 raise PositionMoved(f"{self.name} moved from {after}")
             return
@@ -52,6 +57,10 @@ class WebhookDispatcher:
             if deliveries:
                 await Deliveries.create_on(conn, deliveries)
             await self.checkpoints.advance(conn, self.name, upto)
+
+    async def _any_enabled(self) -> bool:
+        async with self.pool.connection() as conn:
+            return (await (await conn.execute(ANY_ENABLED)).fetchone()) is not None
 
 
 def _deliveries(row: Row, subscriptions: list[tuple[Any, TypeFilter, int]]) -> list[dict[str, Any]]:
