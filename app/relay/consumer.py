@@ -138,10 +138,7 @@ class ConsumerWorker(PollingWorker):
         if following > upto and self.narrow_until <= upto:
             # Read the next range while this one is applied: the database's time on one
             # overlaps Python's on the other.
-            consumer = self.consumer
-            read = self.event_log.read_range(
-                self.name, upto, following, consumer.log_types, data=consumer.reads_data
-            )
+            read = self._read_range(upto, following)
             self._prefetched = (upto, following, asyncio.create_task(read))
         await self._apply(position, upto, rows)
         return 0
@@ -188,8 +185,12 @@ class ConsumerWorker(PollingWorker):
             if start == position and self.narrow_until <= position:
                 return end, await task
             await cancel_and_wait(task)
-        return upto, await self.event_log.read_range(
-            self.name, position, upto, self.consumer.log_types, data=self.consumer.reads_data
+        return upto, await self._read_range(position, upto)
+
+    async def _read_range(self, after: int, upto: int) -> list[Row]:
+        consumer = self.consumer
+        return await self.event_log.read_range(
+            self.name, after, upto, consumer.log_types, data=consumer.reads_data
         )
 
     async def _failed(self, seq: int, error: BaseException) -> None:

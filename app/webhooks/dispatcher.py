@@ -20,7 +20,6 @@ from app.webhooks.matching import TypeFilter
 
 DISPATCHER = "webhook-dispatcher"
 ENABLED = "SELECT id, event_types, after_seq FROM webhooks WHERE enabled"
-ANY_ENABLED = "SELECT 1 FROM webhooks WHERE enabled LIMIT 1"
 
 
 class WebhookDispatcher:
@@ -38,10 +37,12 @@ class WebhookDispatcher:
         """Nothing held in memory: subscriptions are read with each batch."""
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
-        if not rows or not await self._any_enabled():
-            # Nothing to deliver: move on in one statement. A subscription created after
-            # that look receives the events after the head at its creation (``after_seq``),
-            # which is at or past ``upto``: this batch owes it nothing.
+        # Subscriptions are read once, before the transaction: one created after this look
+        # receives the events after the head at its creation (``after_seq``), at or past
+        # ``upto``, so this batch owes it nothing.
+        subscriptions = await self._enabled() if rows else []
+        deliveries = [delivery for row in rows for delivery in _deliveries(row, subscriptions)]
+        if not deliveries:  # nothing to deliver: move on in one statement
             if not await self.checkpoints.advance_from(self.name, after, upto):
                 raise PositionMoved(f"{self.name} moved from {after}")
             return
@@ -49,18 +50,13 @@ class WebhookDispatcher:
             claim = await self.checkpoints.claim(conn, self.name)
             if claim.position != after:
                 raise PositionMoved(f"{self.name} is at {claim.position}, not {after}")
-            subscriptions = [
-                (webhook_id, TypeFilter.of(types), after_seq)
-                for webhook_id, types, after_seq in await (await conn.execute(ENABLED)).fetchall()
-            ]
-            deliveries = [delivery for row in rows for delivery in _deliveries(row, subscriptions)]
-            if deliveries:
-                await Deliveries.create_on(conn, deliveries)
+            await Deliveries.create_on(conn, deliveries)
             await self.checkpoints.advance(conn, self.name, upto)
 
-    async def _any_enabled(self) -> bool:
+    async def _enabled(self) -> list[tuple[Any, TypeFilter, int]]:
         async with self.pool.connection() as conn:
-            return (await (await conn.execute(ANY_ENABLED)).fetchone()) is not None
+            found = await (await conn.execute(ENABLED)).fetchall()
+        return [(webhook, TypeFilter.of(types), after_seq) for webhook, types, after_seq in found]
 
 
 def _deliveries(row: Row, subscriptions: list[tuple[Any, TypeFilter, int]]) -> list[dict[str, Any]]:
