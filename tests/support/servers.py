@@ -54,7 +54,18 @@ class _Server(uvicorn.Server):
 def uvicorn_in_thread(app: FastAPI, port: int | None = None) -> Iterator[str]:
     """Serve ``app`` on a real socket from a background thread; yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    # httpx drops a connection idle for 5 s; uvicorn closes one idle for 5 s by default. With
+    # both at 5 s, a request sent on a pooled connection just as the server closes it fails
+    # with a ReadError (seen once in a whole run). The server keeps them longer, so the
+    # client always lets go first.
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=30,
+    )
     server = _Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
