@@ -79,6 +79,10 @@ RETURNING d.id, d.webhook_id, d.seq, d.event_id, d.event_type, d.payload, d.atte
 # subscriptions' health — one update per subscription (a statement may not update a row
 # twice), written only when it changes, so a busy subscription's row is not rewritten per
 # attempt. A success in the batch makes it healthy; a 410 disables it all the same.
+# The pump writes two batches at a time. Each locks its subscriptions in one order (by id)
+# first: left to the update, the order is whatever the table scan meets, which moves as rows
+# get new versions, and two batches could deadlock (the loser's results would be lost and
+# its deliveries sent again once their lease ends).
 RECORD = """
 WITH r AS (
     SELECT * FROM jsonb_to_recordset(%(results)s::jsonb) AS r(
@@ -98,12 +102,17 @@ WITH r AS (
 ), outcome AS (
     SELECT webhook_id, bool_or(status = 'succeeded') AS succeeded, bool_or(gone) AS gone
     FROM r GROUP BY webhook_id
+), locked AS MATERIALIZED (
+    SELECT w.id, w.failing_since FROM webhooks w
+    WHERE w.id IN (SELECT webhook_id FROM outcome)
+    ORDER BY w.id
+    FOR NO KEY UPDATE
 ), health AS (
     SELECT w.id,
            o.gone OR (NOT o.succeeded AND COALESCE(w.failing_since, now())
                       < now() - make_interval(secs => %(disable_after)s)) AS disable,
            o.succeeded, o.gone
-    FROM webhooks w JOIN outcome o ON o.webhook_id = w.id
+    FROM locked w JOIN outcome o ON o.webhook_id = w.id
 ), updated AS (
     UPDATE webhooks w
     SET failing_since = CASE WHEN h.succeeded THEN NULL

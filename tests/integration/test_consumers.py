@@ -285,7 +285,7 @@ async def test_the_webhook_dispatcher_reads_envelopes_only(
     _, _, head = await app.state.runtime.checkpoints.progress("webhook-dispatcher")
     whole = await log.read_range("webhook-dispatcher", 0, head, None)
     envelopes = await log.read_range("webhook-dispatcher", 0, head, None, data=False)
-    assert len(whole) == len(envelopes) >= 3  # opened, the bonus, the deposit
+    assert len(whole) == len(envelopes) >= 2  # opened and the deposit (the bonus may follow)
     data_at = LOGGED_COLUMNS.index("data"), LOGGED_COLUMNS.index("metadata")
     for full, envelope in zip(whole, envelopes, strict=True):
         assert all(envelope[i] is None for i in data_at) and full[data_at[0]] is not None
