@@ -12,7 +12,14 @@ app/db/group_commit.py) are written together or not at all. Concurrency:
     takes the same lock shared, so nobody can slip a version in during the loser's turn;
     uncontended appends pay only an in-memory shared lock;
   * two requests with the same Idempotency-Key both try to insert ``command_log``'s primary key;
-    the second blocks until the first commits, then fails, and answers with the stored reply.
+    the second blocks until the first commits, then fails, and answers with the stored reply;
+  * batches in flight together (several per process, and other processes') wait on each
+    other's uncommitted keys, so every part of the statement writes its rows in one order:
+    events by entity and version, idempotency records by key, snapshots by entity, timers by
+    owner and key. Each part runs after the one before, so a batch only ever waits for a key
+    that sorts after every key it holds, and no two batches wait on each other in a circle.
+    (Written in the order commands arrived, two processes appending the next version of the
+    same entities in different orders deadlocked, failing both batches' every command.)
 """
 
 import functools
@@ -76,8 +83,7 @@ WITH batch AS (
         jsonb_to_recordset(%(events)s::jsonb) AS (
             event_id uuid, entity_type text, entity_id text, version int, type text,
             schema_version int, data jsonb, metadata jsonb)
-    ) WITH ORDINALITY AS e(
-        event_id, entity_type, entity_id, version, type, schema_version, data, metadata, ord)
+    ) AS e(event_id, entity_type, entity_id, version, type, schema_version, data, metadata)
 ), turns AS (
     SELECT pg_advisory_xact_lock_shared(
         %(lock_namespace)s, hashtext(entity_type || '/' || entity_id))
@@ -88,7 +94,7 @@ WITH batch AS (
     SELECT event_id, entity_type, entity_id, version, type, schema_version, data, metadata
     FROM batch
     WHERE (SELECT count(*) FROM turns) >= 0  -- take every entity's shared lock first
-    ORDER BY ord
+    ORDER BY entity_type, entity_id, version  -- one order for every batch: see above
     RETURNING id
 ), new_outbox AS (
     INSERT INTO outbox (event_row_id) SELECT id FROM new_events ORDER BY id
@@ -99,6 +105,7 @@ _APPEND_COMMANDS = """, new_commands AS (
     SELECT scope, key, request_hash, reply
     FROM jsonb_to_recordset(%(commands)s::jsonb)
         AS c(scope text, key text, request_hash text, reply jsonb)
+    ORDER BY scope, key
 )"""
 
 _APPEND_SNAPSHOTS = """, new_snapshots AS (
@@ -106,6 +113,7 @@ _APPEND_SNAPSHOTS = """, new_snapshots AS (
     SELECT entity_type, entity_id, version, state_schema, state
     FROM jsonb_to_recordset(%(snapshots)s::jsonb)
         AS s(entity_type text, entity_id text, version int, state_schema text, state jsonb)
+    ORDER BY entity_type, entity_id
     ON CONFLICT (entity_type, entity_id) DO UPDATE
         SET version = excluded.version, state_schema = excluded.state_schema,
             state = excluded.state, taken_at = now()

@@ -70,6 +70,7 @@ SCHEDULE_IN_APPEND = f""", new_timers AS (
     FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(
         owner text, key text, timer_id uuid, entity_type text, entity_id text, command text,
         body jsonb, metadata jsonb, due_at timestamptz)
+    ORDER BY owner, key  -- the append's one order (app/journal/sql.py)
     ON CONFLICT (owner, key) DO UPDATE
         SET timer_id = excluded.timer_id, entity_type = excluded.entity_type,
             entity_id = excluded.entity_id, command = excluded.command, body = excluded.body,
@@ -80,8 +81,12 @@ SCHEDULE_IN_APPEND = f""", new_timers AS (
 )"""
 SCHEDULED_IN_APPEND = ", (SELECT count(*) FROM new_timers_notified)"  # makes the notify run
 
-CANCEL_IN_APPEND = """, cancelled_timers AS (
-    DELETE FROM timers
+CANCEL_IN_APPEND = """, cancelling_timers AS MATERIALIZED (
+    SELECT owner, key FROM timers
     WHERE (owner, key) IN (
         SELECT owner, key FROM jsonb_to_recordset(%(cancels)s::jsonb) AS c(owner text, key text))
+    ORDER BY owner, key  -- the append's one order (app/journal/sql.py)
+    FOR UPDATE
+), cancelled_timers AS (
+    DELETE FROM timers WHERE (owner, key) IN (SELECT owner, key FROM cancelling_timers)
 )"""

@@ -56,11 +56,18 @@ FROM webhooks WHERE id = %(id)s
 """
 UPDATABLE = ("url", "event_types", "description", "enabled", "ordered")
 # A subscription is its creator's reach into the log: when that key is revoked, it stops.
+# Rows are locked by id first, the order the pump's results take them in (deliveries.py,
+# RECORD): left to the update's scan, the two could deadlock.
 DISABLE_REVOKED_OWNERS = f"""
-WITH disabled AS (
+WITH locked AS MATERIALIZED (
+    SELECT id FROM webhooks
+    WHERE enabled AND owner_key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)
+    ORDER BY id
+    FOR NO KEY UPDATE
+), disabled AS (
     UPDATE webhooks SET enabled = false, updated_at = now(),
         disabled_reason = 'the API key that created it was revoked'
-    WHERE enabled AND owner_key_id IN (SELECT id FROM api_keys WHERE revoked_at IS NOT NULL)
+    WHERE id IN (SELECT id FROM locked) AND enabled
     RETURNING id
 )
 SELECT count(*), pg_notify('{WEBHOOK_CHANNEL}', '') FROM disabled
