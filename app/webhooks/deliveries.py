@@ -161,6 +161,7 @@ WITH wanted AS (
     INSERT INTO webhook_deliveries
         (webhook_id, seq, event_id, event_type, entity_type, entity_id)
     SELECT %(webhook_id)s, seq, event_id, t, entity_type, entity_id FROM wanted
+    ORDER BY seq  -- the dispatcher's order for one subscription: the two never deadlock
     ON CONFLICT (webhook_id, seq) WHERE seq IS NOT NULL DO UPDATE
         SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL,
             finished_at = NULL
