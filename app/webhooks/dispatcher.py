@@ -37,26 +37,25 @@ class WebhookDispatcher:
         """Nothing held in memory: subscriptions are read with each batch."""
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
-        # Subscriptions are read once, before the transaction: one created after this look
-        # receives the events after the head at its creation (``after_seq``), at or past
-        # ``upto``, so this batch owes it nothing.
-        subscriptions = await self._enabled() if rows else []
-        deliveries = [delivery for row in rows for delivery in _deliveries(row, subscriptions)]
-        if not deliveries:  # nothing to deliver: move on in one statement
-            if not await self.checkpoints.advance_from(self.name, after, upto):
-                raise PositionMoved(f"{self.name} moved from {after}")
-            return
         async with self.pool.connection() as conn, conn.transaction():
             claim = await self.checkpoints.claim(conn, self.name)
             if claim.position != after:
                 raise PositionMoved(f"{self.name} is at {claim.position}, not {after}")
-            await Deliveries.create_on(conn, deliveries)
+            # Read under the checkpoint row's lock, which a subscription being created holds
+            # shared while it reads the head (Subscriptions.create): it is either committed,
+            # and seen here, or takes the head after this batch commits and is owed nothing
+            # of it. Read before the lock, a subscription committing meanwhile would miss the
+            # batch's events after the head it read.
+            subscriptions = await _enabled(conn) if rows else []
+            deliveries = [d for row in rows for d in _deliveries(row, subscriptions)]
+            if deliveries:
+                await Deliveries.create_on(conn, deliveries)
             await self.checkpoints.advance(conn, self.name, upto)
 
-    async def _enabled(self) -> list[tuple[Any, TypeFilter, int]]:
-        async with self.pool.connection() as conn:
-            found = await (await conn.execute(ENABLED)).fetchall()
-        return [(webhook, TypeFilter.of(types), after_seq) for webhook, types, after_seq in found]
+
+async def _enabled(conn: Any) -> list[tuple[Any, TypeFilter, int]]:
+    found = await (await conn.execute(ENABLED)).fetchall()
+    return [(webhook, TypeFilter.of(types), after_seq) for webhook, types, after_seq in found]
 
 
 def _deliveries(row: Row, subscriptions: list[tuple[Any, TypeFilter, int]]) -> list[dict[str, Any]]:

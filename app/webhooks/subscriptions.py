@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from app.relay.sql import HEAD_SEQ
+from app.webhooks.dispatcher import DISPATCHER
 from app.webhooks.signing import new_secret
 
 WEBHOOK_CHANNEL = "sluice_webhooks"  # a subscription changed: signing caches are dropped
@@ -23,6 +24,10 @@ failing_since, last_success_at, created_at, updated_at, previous_secret_expires_
 (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = webhooks.id
     AND d.status = 'failed') AS failed"""
 
+# A new subscription receives the events after the log's head at its creation. It reads that
+# head holding the dispatcher's checkpoint row (shared), so no dispatcher batch is between
+# its look at the subscriptions and its commit meanwhile (app/webhooks/dispatcher.py).
+HOLD_THE_DISPATCHER = "SELECT 1 FROM checkpoints WHERE name = %(name)s FOR SHARE"
 CREATE = f"""
 WITH created AS (
     INSERT INTO webhooks
@@ -117,7 +122,11 @@ class Subscriptions:
             "secret": secret,
             "owner": owner,
         }
-        row = await self._one(CREATE, params)
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(HOLD_THE_DISPATCHER, {"name": DISPATCHER})
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(CREATE, params)
+                row = await cur.fetchone()
         assert row is not None
         return row, secret
 
