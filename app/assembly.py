@@ -267,7 +267,7 @@ def _consumers(runtime: Runtime) -> list[tuple[Consumer, UpstreamSource | None]]
             on_advanced=runtime.checkpoint_watch.note,
         )
         found.append((projector, source))
-    found.append((WebhookDispatcher(pool, runtime.checkpoints), None))
+    found.append((WebhookDispatcher(runtime.checkpoints), None))
     for action in service.action_types.values():
         source = upstream_source(settings, pool, action)
         consumer = ActionConsumer(

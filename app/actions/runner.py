@@ -49,7 +49,7 @@ def command_key(action: str, event_id: uuid.UUID, index: int) -> str:
 
 class ActionConsumer:
     kind = "action"
-    reads_data = True
+    reads_log = True
 
     def __init__(
         self,

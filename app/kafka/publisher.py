@@ -74,7 +74,7 @@ class BrokerUnavailable(Exception):
 
 class TopicPublisher:
     kind = "publisher"
-    reads_data = True
+    reads_log = True
     start_from = "beginning"
 
     def __init__(

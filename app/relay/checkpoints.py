@@ -88,7 +88,8 @@ RETURNING pg_notify('{CHECKPOINT_CHANNEL}', name || ':' || checkpoints.position)
 LOCK_ROW = "SELECT 1 FROM checkpoints WHERE name = %(name)s FOR UPDATE"
 STILL_AT = sql.SQL("""EXISTS (
     SELECT 1 FROM checkpoints
-    WHERE name = %(name)s AND position = %(expected)s AND generation = %(generation)s)""")
+    WHERE name = %(name)s AND position = %(expected)s
+      AND (%(generation)s::integer IS NULL OR generation = %(generation)s))""")
 
 RECORD_FAILURE = """
 UPDATE checkpoints
@@ -246,14 +247,15 @@ class Checkpoints:
         self,
         name: str,
         expected: int,
-        generation: int,
+        generation: int | None,
         position: int,
         effects: Sequence[tuple[sql.Composable, dict[str, Any]]],
     ) -> bool:
         """``effects`` and the checkpoint moved from ``expected`` to ``position``, in one
         transaction and ONE round trip (a claim, the writes, the advance and the commit are
         five), or nothing at all when the checkpoint is not at ``expected`` of ``generation``
-        any more (an operator's skip, another leader, a rebuilt table swapped in).
+        any more (an operator's skip, another leader, a rebuilt table swapped in; None:
+        any generation).
 
         Each effect is a statement whose condition includes ``STILL_AT``; its parameters
         must not use the names ``name``, ``position``, ``expected``, ``generation`` or

@@ -53,7 +53,7 @@ class Consumer(Protocol):
     name: str
     kind: str
     log_types: frozenset[str] | None  # None: every event
-    reads_data: bool  # False: its rows need only the envelope (data and metadata read as None)
+    reads_log: bool  # False: it reads the log in its own statement; its rows come empty
     start_from: str  # "beginning" or "now": where it starts when first deployed
 
     async def process(self, after: int, upto: int, rows: list[Row]) -> None:
@@ -165,7 +165,7 @@ class ConsumerWorker(PollingWorker):
                 return
             await self._failed(upto, error)
         else:
-            if rows:  # a range with nothing for this consumer is not a step worth a line
+            if rows or not self.consumer.reads_log:  # nothing for it: no step worth a line
                 _log_batch(self.name, position, upto, len(rows), started)
 
     async def _pace(self) -> bool:
@@ -188,10 +188,9 @@ class ConsumerWorker(PollingWorker):
         return upto, await self._read_range(position, upto)
 
     async def _read_range(self, after: int, upto: int) -> list[Row]:
-        consumer = self.consumer
-        return await self.event_log.read_range(
-            self.name, after, upto, consumer.log_types, data=consumer.reads_data
-        )
+        if not self.consumer.reads_log:
+            return []
+        return await self.event_log.read_range(self.name, after, upto, self.consumer.log_types)
 
     async def _failed(self, seq: int, error: BaseException) -> None:
         self.consumer.reset()

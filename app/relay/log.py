@@ -38,13 +38,6 @@ WHERE seq > %(after)s AND seq <= %(upto)s
       SELECT 1 FROM parked_events p WHERE p.consumer = %(name)s AND p.seq = events.seq)
 ORDER BY seq
 """
-# The same, without what only a decoder needs: a consumer that looks at the envelope alone
-# (the webhook dispatcher) is not sent every event's data and metadata to parse.
-_ENVELOPE = ", ".join(
-    f"NULL::jsonb AS {column}" if column in ("data", "metadata") else column
-    for column in LOGGED_COLUMNS
-)
-READ_RANGE_ENVELOPES = READ_RANGE.replace(f"SELECT {_COLUMNS}", f"SELECT {_ENVELOPE}", 1)
 
 READ_PAGE = f"""
 SELECT {_COLUMNS}
@@ -117,10 +110,10 @@ class EventLog:
 
     # -- consumers ---------------------------------------------------------------------------
     async def read_range(
-        self, name: str, after: int, upto: int, types: frozenset[str] | None, *, data: bool = True
+        self, name: str, after: int, upto: int, types: frozenset[str] | None
     ) -> list[Row]:
         """The events in (after, upto] of ``types`` (None: every type), minus those parked
-        for consumer ``name``; without ``data``, their data and metadata are None."""
+        for consumer ``name``."""
         params = {
             "name": name,
             "after": after,
@@ -128,9 +121,8 @@ class EventLog:
             "everything": types is None,
             "types": sorted(types or ()),
         }
-        query = READ_RANGE if data else READ_RANGE_ENVELOPES
         async with self.pool.connection() as conn:
-            return list(await (await conn.execute(query, params)).fetchall())
+            return list(await (await conn.execute(READ_RANGE, params)).fetchall())
 
     async def read_typed(
         self, after: int, upto: int, limit: int, types: frozenset[str]

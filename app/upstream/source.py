@@ -56,11 +56,8 @@ class UpstreamSource(PublicEvents):
         after: int,
         upto: int,
         types: frozenset[str] | None = None,
-        *,
-        data: bool = True,
     ) -> list[Row]:
-        """Every wanted event in (after, upto] (a rebuild reads the stream this way). A
-        producer's page always carries the data: ``data`` is for the local log's sake."""
+        """Every wanted event in (after, upto] (a rebuild reads the stream this way)."""
         found: list[Row] = []
         while after < upto:
             page = await self.client.page(after, 5000, upto=upto)

@@ -52,7 +52,7 @@ AT_ONCE_EVENTS = 200
 
 class ViewProjector:
     kind = "view"
-    reads_data = True
+    reads_log = True
 
     def __init__(
         self,

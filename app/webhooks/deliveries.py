@@ -22,23 +22,9 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from app.webhooks.matching import SQL_MATCHES, TypeFilter
+from app.webhooks.matching import sql_wants
 
 DELIVERY_CHANNEL = "sluice_deliveries"  # deliveries are due: the pumps claim again
-
-CREATE = f"""
-WITH created AS (
-    INSERT INTO webhook_deliveries
-        (webhook_id, seq, event_id, event_type, entity_type, entity_id)
-    SELECT webhook_id, seq, event_id, event_type, entity_type, entity_id
-    FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
-        webhook_id uuid, seq bigint, event_id uuid, event_type text, entity_type text,
-        entity_id text)
-    ON CONFLICT (webhook_id, seq) WHERE seq IS NOT NULL DO NOTHING
-    RETURNING 1
-)
-SELECT count(*), pg_notify('{DELIVERY_CHANNEL}', '') FROM created
-"""
 
 # Per subscription, the oldest due deliveries up to its free share (index on
 # (webhook_id, next_attempt_at)), so one subscription's backlog never hides the others'.
@@ -153,10 +139,11 @@ SELECT count(*), pg_notify('{DELIVERY_CHANNEL}', '') FROM again
 
 REPLAY = f"""
 WITH wanted AS (
-    SELECT seq, event_id, t, entity_type, entity_id
+    SELECT e.seq, e.event_id, e.t, e.entity_type, e.entity_id
     FROM (SELECT seq, event_id, entity_type || '.' || type AS t, entity_type, entity_id
           FROM events WHERE seq > %(after)s) AS e
-    WHERE {SQL_MATCHES}
+    JOIN webhooks w ON w.id = %(webhook_id)s
+    WHERE {sql_wants("w.event_types", "e.t")}
 ), queued AS (
     INSERT INTO webhook_deliveries
         (webhook_id, seq, event_id, event_type, entity_type, entity_id)
@@ -243,11 +230,6 @@ class Deliveries:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
 
-    @staticmethod
-    async def create_on(conn: Any, rows: list[dict[str, Any]]) -> int:
-        row = await (await conn.execute(CREATE, {"rows": json.dumps(rows, default=str)})).fetchone()
-        return int(row[0]) if row else 0
-
     async def claim(
         self, limit: int, *, per_webhook: int, in_flight: dict[uuid.UUID, int], lease: float
     ) -> list[Claimed]:
@@ -309,8 +291,10 @@ class Deliveries:
         )
         return "pending" if exists else "missing"
 
-    async def replay(self, webhook_id: uuid.UUID, types: TypeFilter, after: int) -> int:
-        params = {"webhook_id": webhook_id, "after": after, **types.sql_params()}
+    async def replay(self, webhook_id: uuid.UUID, after: int) -> int:
+        """Queue again the subscription's events after ``after`` (those pending are on their
+        way already)."""
+        params = {"webhook_id": webhook_id, "after": after}
         return await self._first(REPLAY, params)
 
     async def ping(self, webhook_id: uuid.UUID, payload: dict[str, Any]) -> int:

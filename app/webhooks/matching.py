@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 PATTERN = re.compile(r"^(\*|[A-Za-z0-9_-]{1,100}\.(\*|[A-Za-z0-9_]{1,100}))$")
 
@@ -25,32 +24,12 @@ def check_patterns(patterns: Iterable[str]) -> list[str]:
     return sorted(set(checked))
 
 
-@dataclass(frozen=True)
-class TypeFilter:
-    """Empty, or containing '*': everything."""
-
-    exact: frozenset[str]
-    prefixes: tuple[str, ...]
-    everything: bool
-
-    @classmethod
-    def of(cls, patterns: Iterable[str]) -> TypeFilter:
-        patterns = list(patterns)
-        prefixes = tuple(p[:-1] for p in patterns if p.endswith(".*"))
-        exact = frozenset(p for p in patterns if not p.endswith("*"))
-        return cls(exact, prefixes, not patterns or "*" in patterns)
-
-    def matches(self, event_type: str) -> bool:
-        return self.everything or event_type in self.exact or event_type.startswith(self.prefixes)
-
-    def sql_params(self) -> dict[str, object]:
-        return {
-            "everything": self.everything,
-            "exact": sorted(self.exact),
-            "prefixes": list(self.prefixes),
-        }
-
-
-# Used with sql_params(); ``t`` is the event's CloudEvents type.
-SQL_MATCHES = """(%(everything)s OR t = ANY(%(exact)s::text[])
-    OR EXISTS (SELECT 1 FROM unnest(%(prefixes)s::text[]) AS p WHERE starts_with(t, p)))"""
+def sql_wants(patterns: str, event_type: str) -> str:
+    """SQL: whether the subscription patterns ``patterns`` (a jsonb array) take the CloudEvents
+    type ``event_type``. None, or '*', is every type; 'x.*' every type starting 'x.'; any other
+    pattern one exact type. (The dispatcher and a replay match in the database: both queue
+    deliveries in the statement that reads the events.)"""
+    return f"""(jsonb_array_length({patterns}) = 0 OR EXISTS (
+    SELECT 1 FROM jsonb_array_elements_text({patterns}) AS p(pattern)
+    WHERE p.pattern IN ('*', {event_type})
+       OR (p.pattern LIKE '%%.*' AND starts_with({event_type}, left(p.pattern, -1)))))"""

@@ -14,7 +14,7 @@ from app.keys.scopes import ADMIN, EVENTS_READ
 from app.keys.store import Principal
 from app.runtime import runtime_of
 from app.webhooks.deliveries import Deliveries
-from app.webhooks.matching import BadPattern, TypeFilter, check_patterns
+from app.webhooks.matching import BadPattern, check_patterns
 from app.webhooks.models import (
     DeliveryPage,
     Queued,
@@ -233,8 +233,8 @@ async def replay(
     owner: Owner,
     reader: Reader,
 ) -> Queued:
-    row = await _existing(request, webhook_id, owner)
-    queued = await _deliveries(request).replay(webhook_id, TypeFilter.of(row["event_types"]), after)
+    await _existing(request, webhook_id, owner)  # 404 unless it is the caller's
+    queued = await _deliveries(request).replay(webhook_id, after)
     return Queued(queued=queued)
 
 

@@ -43,7 +43,7 @@ def step_key(workflow: str, workflow_id: str, step: str, attempt: int) -> str:
 
 class WorkflowRunner:
     kind = "workflow"
-    reads_data = True
+    reads_log = True
     start_from = "beginning"
 
     def __init__(

@@ -13,7 +13,7 @@ import pytest
 import standardwebhooks
 
 from app.webhooks import schedule, signing
-from app.webhooks.matching import BadPattern, TypeFilter, check_patterns
+from app.webhooks.matching import BadPattern, check_patterns
 from app.webhooks.schedule import next_delay, parse_retry_after, parse_schedule
 from app.webhooks.sender import new_client, send
 from app.webhooks.urlguard import ForbiddenURL, check_syntax, forbidden_reason, resolve
@@ -128,19 +128,6 @@ def test_parse_schedule() -> None:
 
 
 # -- event type patterns ------------------------------------------------------------------------
-def test_type_filters() -> None:
-    assert TypeFilter.of([]).matches("alert.AlertRaised")
-    assert TypeFilter.of(["*"]).matches("patient.PatientAdmitted")
-    prefix = TypeFilter.of(["alert.*"])
-    assert prefix.matches("alert.AlertRaised")
-    assert not prefix.matches("patient.PatientAdmitted")
-    assert not prefix.matches("alerts.AlertRaised")
-    exact = TypeFilter.of(["patient.VitalsRecorded"])
-    assert exact.matches("patient.VitalsRecorded")
-    assert not exact.matches("patient.VitalsRecordedAgain")
-    assert not exact.matches("patient.PatientAdmitted")
-
-
 def test_check_patterns_refuses_what_is_not_a_type() -> None:
     assert check_patterns(["b.*", "a.X", "b.*"]) == ["a.X", "b.*"]
     for bad in ("patient", "patient.", "*.X", "patient.Vitals*", "a b.c", "a.b.c", ".X", ""):

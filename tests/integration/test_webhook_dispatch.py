@@ -1,9 +1,9 @@
-"""A subscription created while the dispatcher turns a batch into deliveries.
+"""The webhook dispatcher's statement: which events each subscription is queued.
 
 A subscription receives the events after the log's head at its creation. The dispatcher reads
 the subscriptions for each batch; a subscription that reads its head before a batch's events
 were sequenced but commits after the dispatcher looked would get none of them, and nothing
-would ever send them. Both tests hold one side at the moment that matters, by hand.
+would ever send them. The race tests hold one side at the moment that matters, by hand.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 
 from app.settings import Settings
 from app.webhooks.dispatcher import DISPATCHER
+from app.webhooks.matching import sql_wants
 from app.webhooks.signing import new_secret
 from app.webhooks.subscriptions import CREATE, HOLD_THE_DISPATCHER
 from tests.support.consumers import caught_up
@@ -59,6 +60,53 @@ def _queued_seqs(database_url: str, webhook_id: uuid.UUID | str) -> list[int]:
             "SELECT seq FROM webhook_deliveries WHERE webhook_id = %s ORDER BY seq", [webhook_id]
         ).fetchall()
     return [seq for (seq,) in rows]
+
+
+@pytest.mark.parametrize(
+    ("patterns", "event_type", "wanted"),
+    [
+        ([], "alert.AlertRaised", True),
+        (["*"], "patient.PatientAdmitted", True),
+        (["alert.*"], "alert.AlertRaised", True),
+        (["alert.*"], "patient.PatientAdmitted", False),
+        (["alert.*"], "alerts.AlertRaised", False),
+        (["patient.VitalsRecorded"], "patient.VitalsRecorded", True),
+        (["patient.VitalsRecorded"], "patient.VitalsRecordedAgain", False),
+        (["patient.VitalsRecorded"], "patient.PatientAdmitted", False),
+        (["patient.VitalsRecorded", "alert.*"], "alert.AlertCleared", True),
+        (["a_b.*"], "aXb.Thing", False),  # '_' is no wildcard
+    ],
+)
+def test_a_subscriptions_patterns_take_the_types_they_name(
+    db: psycopg.Connection, patterns: list[str], event_type: str, wanted: bool
+) -> None:
+    query = f"SELECT {sql_wants('%(patterns)s::jsonb', '%(type)s::text')}"
+    row = db.execute(query, {"patterns": json.dumps(patterns), "type": event_type}).fetchone()
+    assert row == (wanted,)
+
+
+@pytest.mark.timeout(60)
+async def test_a_parked_event_is_queued_for_no_subscription(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """The dispatcher passes over the events parked for it (an operator's skip), as every
+    consumer's reading of the log does."""
+    await admit(client, "p1")
+    created = await subscribe(client, URL)
+    paused = await client.post(f"/consumers/{DISPATCHER}/pause")
+    assert paused.status_code == 200, paused.text
+    seqs = [await seq_of(client, await record_vitals(client, "p1")) for _ in range(3)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO parked_events (consumer, seq, event_id, error)"
+            " SELECT %s, seq, event_id, 'parked by the test' FROM events WHERE seq = %s",
+            [DISPATCHER, seqs[1]],
+        )
+    resumed = await client.post(f"/consumers/{DISPATCHER}/resume")
+    assert resumed.status_code == 200, resumed.text
+    await caught_up(client, DISPATCHER)
+    queued = await asyncio.to_thread(_queued_seqs, database_url, created["id"])
+    assert seqs[0] in queued and seqs[2] in queued and seqs[1] not in queued
 
 
 @pytest.mark.timeout(60)
