@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncClientCursor, AsyncConnection, sql
+from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -80,8 +80,8 @@ WHERE name = %(name)s AND (%(expected)s::bigint IS NULL OR checkpoints.position 
 RETURNING pg_notify('{CHECKPOINT_CHANNEL}', name || ':' || checkpoints.position)
 """
 
-# A batch committed in one round trip (``Checkpoints.commit_at``): one simple query whose
-# statements PostgreSQL runs in order, as one implicit transaction. The checkpoint row is
+# A batch committed in one round trip (``Checkpoints.commit_at``): its statements pipelined
+# in one transaction, each run in turn with its own snapshot. The checkpoint row is
 # locked first, as a claim does, so the order of locks is a claim's (a rebuild's swap locks
 # the row, then the table); each effect only writes while the checkpoint is still where the
 # batch started (STILL_AT), and the advance says whether it was.
@@ -252,15 +252,16 @@ class Checkpoints:
         effects: Sequence[tuple[sql.Composable, dict[str, Any]]],
     ) -> bool:
         """``effects`` and the checkpoint moved from ``expected`` to ``position``, in one
-        transaction and ONE round trip (a claim, the writes, the advance and the commit are
-        five), or nothing at all when the checkpoint is not at ``expected`` of ``generation``
-        any more (an operator's skip, another leader, a rebuilt table swapped in; None:
-        any generation).
+        transaction and ONE round trip, or nothing at all when the checkpoint is not at
+        ``expected`` of ``generation`` any more (an operator's skip, another leader, a rebuilt
+        table swapped in; None: any generation).
 
         Each effect is a statement whose condition includes ``STILL_AT``; its parameters
         must not use the names ``name``, ``position``, ``expected``, ``generation`` or
-        ``upstream_seq``. The values are bound in this process (one simple
-        query carries several statements; a prepared statement carries one)."""
+        ``upstream_seq``. The statements go in pipeline mode, sent together and answered
+        together; up to the one Sync that ends them they are one implicit transaction (an
+        error in any rolls back all). Each is a prepared statement once it has run a few
+        times: planning them every batch cost more than the round trips saved."""
         params: dict[str, Any] = {
             "name": name,
             "position": position,
@@ -268,16 +269,13 @@ class Checkpoints:
             "generation": generation,
             "upstream_seq": self.upstream_seq(position),
         }
-        statements: list[sql.Composable] = [sql.SQL(LOCK_ROW)]
-        for statement, values in effects:
-            statements.append(statement)
-            params.update(values)
-        statements.append(sql.SQL(ADVANCE))
-        async with self.pool.connection() as conn, AsyncClientCursor(conn) as cursor:
-            await cursor.execute(sql.SQL(";\n").join(statements), params)
-            while cursor.nextset():  # the advance's result is the last
-                pass
-            return cursor.rowcount == 1
+        async with self.pool.connection() as conn:  # autocommit: no BEGIN to wait for
+            async with conn.pipeline():  # one Sync: one implicit transaction
+                await conn.execute(LOCK_ROW, params)
+                for statement, values in effects:
+                    await conn.execute(statement, {**params, **values})
+                advanced = await conn.execute(ADVANCE, params)
+            return advanced.rowcount == 1
 
     async def record_failure(self, name: str, seq: int, error: str) -> int:
         params = {"name": name, "seq": seq, "error": error[:4000]}

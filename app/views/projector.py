@@ -43,13 +43,6 @@ def decode_until_failure(
     return decoded, None
 
 
-# A batch this long or shorter may be committed in one round trip (``_commit_at_once``). A
-# longer one (a catch-up's) carries its rows as a parameter of the prepared upsert instead:
-# bound into one simple query, a thousand rows' text is more for PostgreSQL to parse than the
-# four round trips it saves (the projection benchmark's catch-up ran at 0.81-0.93x so).
-AT_ONCE_EVENTS = 200
-
-
 class ViewProjector:
     kind = "view"
     reads_log = True
@@ -161,8 +154,6 @@ class ViewProjector:
         when the rows are not all in memory (or a handler failed: ``_commit`` redoes it from
         the stored rows and finds the event)."""
         if self._cached_at is None or self._cached_at[0] != after or self.projection.lock_keys:
-            return None
-        if len(events) > AT_ONCE_EVENTS:
             return None
         generation = self._cached_at[1]
         try:

@@ -20,7 +20,6 @@ from app.relay.checkpoints import STILL_AT, Checkpoints
 from app.relay.consumer import HandlerFailed, PositionMoved
 from app.runtime import Runtime
 from app.sdk.service import Service
-from app.views import projector as projector_module
 from app.views.projector import ViewProjector
 from tests.support import ledger
 from tests.support.consumers import caught_up
@@ -203,8 +202,8 @@ async def test_rows_deleted_at_once_whatever_their_key_type(
     column: str,
     keys: list[object],
 ) -> None:
-    """The values of a one-round-trip batch are bound in this process (a simple query):
-    keys of each type a view's table may have reach their rows."""
+    """The keys of each type a view's table may have reach their rows, bound as parameters
+    of a pipelined statement."""
     runtime, start = await setup(client, app)
     db.execute(f"CREATE TABLE scratch (k {column} PRIMARY KEY, n integer)")
     db.execute("INSERT INTO scratch SELECT unnest(%s::" + column + "[]), 1", [[*keys]])
@@ -217,17 +216,23 @@ async def test_rows_deleted_at_once_whatever_their_key_type(
     assert db.execute("SELECT k FROM scratch").fetchall() == [(keys[1],)]
 
 
-async def test_a_long_batch_carries_its_rows_in_the_prepared_upsert(
-    client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+async def test_an_effect_that_fails_leaves_nothing_written_and_the_checkpoint_where_it_was(
+    client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection
 ) -> None:
-    """A catch-up's batch: its rows' text is a parameter, not part of one long query."""
-    runtime, made, checkpoints, first = await warmed(client, app, ("a1", 1))
-
-    monkeypatch.setattr(projector_module, "AT_ONCE_EVENTS", 1)  # "long" is 2 events here
-    await command(client, "account/a1/deposit", {"amount": 2})
-    await command(client, "account/a1/deposit", {"amount": 3})
-    second = await head(runtime)
-    await apply(made, runtime, first, second)
-    assert checkpoints.at_once == 0
-    assert stored(db)["a1"] == ledger.BONUS + 1 + 2 + 3
-    assert position(db)[0] == second
+    """The pipelined statements are one transaction: a write before the failing one is
+    rolled back with it, and the checkpoint does not move."""
+    runtime, start = await setup(client, app)
+    db.execute("CREATE TABLE scratch (k integer PRIMARY KEY)")
+    generation = position(db)[1]
+    write = sql.SQL("INSERT INTO scratch SELECT 1 WHERE {}").format(STILL_AT)
+    fail = sql.SQL("SELECT 1 / (count(*) - count(*)) FROM scratch WHERE {}").format(STILL_AT)
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        await runtime.checkpoints.commit_at(
+            "balances", start, generation, start + 5, [(write, {}), (fail, {})]
+        )
+    assert db.execute("SELECT count(*) FROM scratch").fetchone() == (0,)
+    assert position(db)[0] == start
+    assert await runtime.checkpoints.commit_at("balances", start, generation, start, [(write, {})])
+    assert db.execute("SELECT count(*) FROM scratch").fetchone() == (1,), (
+        "the pool's connection works"
+    )
