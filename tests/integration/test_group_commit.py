@@ -10,23 +10,10 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from app.journal.errors import IdempotencyKeyTaken, VersionConflict
-from app.journal.repository import IdempotencyRecord, Journal, PendingAppend
+from app.journal.repository import Journal, PendingAppend
 from app.services.ward.patient import PatientAdmitted
 from tests.support.db import table_counts
-
-ADMITTED = PatientAdmitted(name="Ada", ward="W1", bed="1")
-
-
-def pending(entity_id: str, version: int = 1, key: str | None = None) -> PendingAppend:
-    record = IdempotencyRecord("", key, f"hash-{entity_id}", {"ok": True}) if key else None
-    return PendingAppend(
-        entity_type="patient",
-        entity_id=entity_id,
-        first_version=version,
-        events=[(uuid.uuid4(), ADMITTED)],
-        metadata={},
-        idempotency=record,
-    )
+from tests.support.relay import ADMITTED, pending
 
 
 @pytest.fixture

@@ -18,13 +18,12 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from app.journal.errors import VersionConflict
-from app.journal.repository import IdempotencyRecord, Journal, PendingAppend
-from app.services.ward.patient import PatientAdmitted
+from app.journal.repository import Journal
 from app.webhooks.deliveries import Claimed, Deliveries, Result
 from app.webhooks.subscriptions import Subscriptions
+from tests.support.relay import pending
 
 SUBSCRIPTIONS = 6
-ADMITTED = PatientAdmitted(name="Ada", ward="W1", bed="1")
 
 
 @pytest.fixture
@@ -36,17 +35,6 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 
 # -- the journal --------------------------------------------------------------------------------
-def _append(entity_id: str, version: int, key: str) -> PendingAppend:
-    return PendingAppend(
-        entity_type="patient",
-        entity_id=entity_id,
-        first_version=version,
-        events=[(uuid.uuid4(), ADMITTED)],
-        metadata={},
-        idempotency=IdempotencyRecord("", key, "hash", {"ok": True}),
-    )
-
-
 @pytest.mark.timeout(120)
 async def test_two_processes_appending_the_same_versions_lose_races_never_whole_batches(
     database_url: str,
@@ -67,7 +55,7 @@ async def test_two_processes_appending_the_same_versions_lose_races_never_whole_
     try:
         for version in range(1, 16):
             appends = [
-                journal.append(_append(entity, version, f"{n}-{entity}-{version}"))
+                journal.append(pending(entity, version, f"{n}-{entity}-{version}"))
                 for n, journal in enumerate(journals)
                 for entity in random.Random(version * 2 + n).sample(entities, len(entities))
             ]

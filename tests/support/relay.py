@@ -9,11 +9,27 @@ import uuid
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from app.journal.repository import Journal, PendingAppend
-from app.services.ward.patient import VitalsRecorded
+from app.journal.repository import IdempotencyRecord, Journal, PendingAppend
+from app.services.ward.patient import PatientAdmitted, VitalsRecorded
 from tests.support.ward import NORMAL_VITALS
 
 VITALS_EVENT = VitalsRecorded(**NORMAL_VITALS, ward="W1", spo2_scale=1)
+
+
+ADMITTED = PatientAdmitted(name="Ada", ward="W1", bed="1")
+
+
+def pending(entity_id: str, version: int = 1, key: str | None = None) -> PendingAppend:
+    """An admission to append at ``version``, with an idempotency record when ``key``."""
+    record = IdempotencyRecord("", key, f"hash-{entity_id}", {"ok": True}) if key else None
+    return PendingAppend(
+        entity_type="patient",
+        entity_id=entity_id,
+        first_version=version,
+        events=[(uuid.uuid4(), ADMITTED)],
+        metadata={},
+        idempotency=record,
+    )
 
 
 async def bulk_append(
