@@ -165,8 +165,11 @@ class ConsumerWorker(PollingWorker):
                 return
             await self._failed(upto, error)
         else:
-            if rows or not self.consumer.reads_log:  # nothing for it: no step worth a line
-                _log_batch(self.name, position, upto, len(rows), started)
+            reads = self.consumer.reads_log
+            if rows or not reads:  # nothing for it: no step worth a line
+                _log_batch(
+                    self.name, position, upto, len(rows) if reads else upto - position, started
+                )
 
     async def _pace(self) -> bool:
         """Under a steady stream of events, at most one batch per interval (``Pacing``)."""
