@@ -259,9 +259,9 @@ class Checkpoints:
         Each effect is a statement whose condition includes ``STILL_AT``; its parameters
         must not use the names ``name``, ``position``, ``expected``, ``generation`` or
         ``upstream_seq``. The statements go in pipeline mode, sent together and answered
-        together; up to the one Sync that ends them they are one implicit transaction (an
-        error in any rolls back all). Each is a prepared statement once it has run a few
-        times: planning them every batch cost more than the round trips saved."""
+        together, between a BEGIN and a COMMIT of their own. Each is a prepared statement
+        once it has run a few times: planning them every batch cost more than the round
+        trips saved."""
         params: dict[str, Any] = {
             "name": name,
             "position": position,
@@ -269,13 +269,19 @@ class Checkpoints:
             "generation": generation,
             "upstream_seq": self.upstream_seq(position),
         }
-        async with self.pool.connection() as conn:  # autocommit: no BEGIN to wait for
-            async with conn.pipeline():  # one Sync: one implicit transaction
-                await conn.execute(LOCK_ROW, params)
-                for statement, values in effects:
-                    await conn.execute(statement, {**params, **values})
-                advanced = await conn.execute(ADVANCE, params)
-            return advanced.rowcount == 1
+        async with self.pool.connection() as conn, conn.pipeline():
+            # BEGIN and COMMIT are statements of the pipeline, not psycopg's transaction()
+            # (which waits for each): an error raised here midway (a value that cannot be
+            # sent, a cancellation) leaves the transaction open without its COMMIT, and the
+            # pool rolls it back. Without them, the Sync that ends the pipeline would commit
+            # whatever had been sent, without the advance.
+            await conn.execute("BEGIN")
+            await conn.execute(LOCK_ROW, params)
+            for statement, values in effects:
+                await conn.execute(statement, {**params, **values})
+            advanced = await conn.execute(ADVANCE, params)
+            await conn.execute("COMMIT")
+        return advanced.rowcount == 1
 
     async def record_failure(self, name: str, seq: int, error: str) -> int:
         params = {"name": name, "seq": seq, "error": error[:4000]}

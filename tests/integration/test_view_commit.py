@@ -236,3 +236,21 @@ async def test_an_effect_that_fails_leaves_nothing_written_and_the_checkpoint_wh
     assert db.execute("SELECT count(*) FROM scratch").fetchone() == (1,), (
         "the pool's connection works"
     )
+
+
+async def test_an_effect_refused_before_it_is_sent_leaves_nothing_written_either(
+    client: httpx.AsyncClient, app: FastAPI, db: psycopg.Connection
+) -> None:
+    """An error raised in this process midway (a value psycopg cannot send; a task cancelled
+    at shutdown) must not commit the statements already sent, without the advance."""
+    runtime, start = await setup(client, app)
+    db.execute("CREATE TABLE scratch (k integer PRIMARY KEY, v text)")
+    generation = position(db)[1]
+    write = sql.SQL("INSERT INTO scratch SELECT 1, 'a' WHERE {}").format(STILL_AT)
+    refused = sql.SQL("INSERT INTO scratch SELECT 2, %(text)s WHERE {}").format(STILL_AT)
+    with pytest.raises(psycopg.DataError):
+        await runtime.checkpoints.commit_at(
+            "balances", start, generation, start + 5, [(write, {}), (refused, {"text": "a\x00"})]
+        )
+    assert db.execute("SELECT count(*) FROM scratch").fetchone() == (0,)
+    assert position(db)[0] == start
