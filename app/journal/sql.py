@@ -15,16 +15,22 @@ app/db/group_commit.py) are written together or not at all. Concurrency:
     the second blocks until the first commits, then fails, and answers with the stored reply;
   * batches in flight together (several per process, and other processes') wait on each
     other's uncommitted keys, so every part of the statement writes its rows in one order:
-    events by entity and version, idempotency records by key, snapshots by entity, timers by
-    owner and key. Each part runs after the one before, so a batch only ever waits for a key
-    that sorts after every key it holds, and no two batches wait on each other in a circle.
+    events by entity and version, idempotency records by key, snapshots by entity; timers,
+    scheduled and cancelled, take a lock per key first, in one order (app/timers/sql.py).
+    The parts run in the same order in every batch, so a batch only ever waits for a key
+    that comes after every key it holds, and no two batches wait on each other in a circle.
     (Written in the order commands arrived, two processes appending the next version of the
     same entities in different orders deadlocked, failing both batches' every command.)
 """
 
 import functools
 
-from app.timers.sql import CANCEL_IN_APPEND, SCHEDULE_IN_APPEND, SCHEDULED_IN_APPEND
+from app.timers.sql import (
+    CANCEL_IN_APPEND,
+    SCHEDULE_IN_APPEND,
+    SCHEDULED_IN_APPEND,
+    TIMER_TURNS_IN_APPEND,
+)
 
 OUTBOX_CHANNEL = "sluice_outbox"  # notified by every append: the sequencer looks again
 
@@ -146,6 +152,7 @@ def append_batch(*, commands: bool, snapshots: bool, timers: bool, cancels: bool
         _APPEND_EVENTS
         + (_APPEND_COMMANDS if commands else "")
         + (_APPEND_SNAPSHOTS if snapshots else "")
+        + (TIMER_TURNS_IN_APPEND if timers or cancels else "")
         + (SCHEDULE_IN_APPEND if timers else "")
         + (CANCEL_IN_APPEND if cancels else "")
         + f"\nSELECT (SELECT count(*) FROM new_events), pg_notify('{OUTBOX_CHANNEL}', {_WRITTEN})"

@@ -62,6 +62,27 @@ FROM timers
 """
 
 
+# The timers a batch schedules and cancels are one key space written in two parts, so
+# sorting each part is not enough: one batch could cancel k2 while scheduling k1, another
+# cancel k1 while scheduling k2, and deadlock. Each batch first takes a transaction lock per
+# key, in the order of the locks' ids, and only then writes; a batch never waits for a key
+# while holding a later one. (A collision of two keys' hashes only costs a wait.)
+TIMER_LOCK_NAMESPACE = 0x51D1
+TIMER_TURNS_IN_APPEND = f""", timer_turns AS MATERIALIZED (
+    SELECT count(pg_advisory_xact_lock({TIMER_LOCK_NAMESPACE}, turn)) AS taken
+    FROM (
+        SELECT DISTINCT hashtext(owner || '/' || key) AS turn
+        FROM (
+            SELECT owner, key
+            FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(owner text, key text)
+            UNION ALL
+            SELECT owner, key
+            FROM jsonb_to_recordset(%(cancels)s::jsonb) AS c(owner text, key text)
+        ) AS keys
+        ORDER BY turn
+    ) AS turns
+)"""
+
 # Scheduling a key again moves the timer (and gives it a new timer_id, so it fires again).
 SCHEDULE_IN_APPEND = f""", new_timers AS (
     INSERT INTO timers
@@ -70,7 +91,8 @@ SCHEDULE_IN_APPEND = f""", new_timers AS (
     FROM jsonb_to_recordset(%(timers)s::jsonb) AS t(
         owner text, key text, timer_id uuid, entity_type text, entity_id text, command text,
         body jsonb, metadata jsonb, due_at timestamptz)
-    ORDER BY owner, key  -- the append's one order (app/journal/sql.py)
+    WHERE (SELECT taken FROM timer_turns) >= 0  -- every key's turn first
+    ORDER BY owner, key
     ON CONFLICT (owner, key) DO UPDATE
         SET timer_id = excluded.timer_id, entity_type = excluded.entity_type,
             entity_id = excluded.entity_id, command = excluded.command, body = excluded.body,
@@ -85,7 +107,8 @@ CANCEL_IN_APPEND = """, cancelling_timers AS MATERIALIZED (
     SELECT owner, key FROM timers
     WHERE (owner, key) IN (
         SELECT owner, key FROM jsonb_to_recordset(%(cancels)s::jsonb) AS c(owner text, key text))
-    ORDER BY owner, key  -- the append's one order (app/journal/sql.py)
+      AND (SELECT taken FROM timer_turns) >= 0  -- every key's turn first
+    ORDER BY owner, key
     FOR UPDATE
 ), cancelled_timers AS (
     DELETE FROM timers WHERE (owner, key) IN (SELECT owner, key FROM cancelling_timers)

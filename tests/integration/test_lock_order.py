@@ -18,7 +18,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from app.journal.errors import VersionConflict
-from app.journal.repository import Journal
+from app.journal.repository import Journal, PendingAppend
 from app.webhooks.deliveries import Claimed, Deliveries, Result
 from app.webhooks.subscriptions import Subscriptions
 from tests.support.relay import pending
@@ -68,6 +68,70 @@ async def test_two_processes_appending_the_same_versions_lose_races_never_whole_
     with psycopg.connect(database_url, autocommit=True) as conn:
         landed = conn.execute("SELECT count(*) FROM events").fetchone()
     assert landed == (60 * 15,)  # each version once, by one process or the other
+
+
+def _timers_only(n: int, schedule: list[str], cancel: list[str]) -> PendingAppend:
+    """A decision that writes timers and no event (a timer-only command's)."""
+    due = datetime.now(UTC).isoformat()
+    return PendingAppend(
+        entity_type="patient",
+        entity_id=f"t{n}",
+        first_version=1,
+        events=[],
+        metadata={},
+        timers=[
+            {
+                "owner": "o",
+                "key": key,
+                "timer_id": str(uuid.uuid4()),
+                "entity_type": "patient",
+                "entity_id": f"t{n}",
+                "command": "noop",
+                "body": {},
+                "metadata": {},
+                "due_at": due,
+            }
+            for key in schedule
+        ],
+        cancelled_timers=[{"owner": "o", "key": key} for key in cancel],
+    )
+
+
+@pytest.mark.timeout(120)
+async def test_batches_scheduling_and_cancelling_the_same_timers_never_deadlock(
+    database_url: str,
+) -> None:
+    """Scheduling and cancelling are two parts of the append over one key space: one batch
+    may cancel k2 while scheduling k1, another the reverse. Every append must land."""
+    journals = []
+    for _ in range(2):
+        pool = AsyncConnectionPool(
+            database_url, min_size=2, max_size=4, kwargs={"autocommit": True}, open=False
+        )
+        await pool.open(wait=True)
+        journals.append(Journal(pool))
+    keys = [f"k{i}" for i in range(6)]
+
+    async def append_again_and_again(journal: Journal, seed: int) -> list[BaseException]:
+        """One at a time, so a batch never holds a key twice (as commands' timers do not)."""
+        chosen, failed = random.Random(seed), []
+        for n in range(300):
+            picked = chosen.sample(keys, 4)
+            try:
+                await journal.append(_timers_only(seed * 1000 + n, picked[:2], picked[2:]))
+            except psycopg.Error as error:
+                failed.append(error)
+        return failed
+
+    try:
+        results = await asyncio.gather(
+            *(append_again_and_again(journal, n) for n, journal in enumerate(journals))
+        )
+    finally:
+        for journal in journals:
+            await journal.pool.close()
+    failed = [error for errors in results for error in errors]
+    assert not failed, f"{len(failed)} appends failed: {sorted({repr(f)[:80] for f in failed})}"
 
 
 # -- webhook subscriptions ------------------------------------------------------------------------
