@@ -11,8 +11,9 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from app.relay.checkpoints import REGISTER
 from app.relay.sql import HEAD_SEQ
-from app.webhooks.dispatcher import DISPATCHER
+from app.webhooks.dispatcher import DISPATCHER, WebhookDispatcher
 from app.webhooks.signing import new_secret
 
 WEBHOOK_CHANNEL = "sluice_webhooks"  # a subscription changed: signing caches are dropped
@@ -123,6 +124,11 @@ class Subscriptions:
             "owner": owner,
         }
         async with self.pool.connection() as conn, conn.transaction():
+            # Before the dispatcher's first start its row does not exist, and a lock on
+            # nothing holds nothing: register it as its first start would.
+            from_now = WebhookDispatcher.start_from == "now"
+            registered = {"name": DISPATCHER, "kind": WebhookDispatcher.kind, "from_now": from_now}
+            await conn.execute(REGISTER, registered)
             await conn.execute(HOLD_THE_DISPATCHER, {"name": DISPATCHER})
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(CREATE, params)

@@ -17,12 +17,14 @@ import httpx
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
+from app.relay.checkpoints import Checkpoints
 from app.settings import Settings
 from app.webhooks.dispatcher import DISPATCHER
 from app.webhooks.matching import sql_wants
 from app.webhooks.signing import new_secret
-from app.webhooks.subscriptions import CREATE, HOLD_THE_DISPATCHER
+from app.webhooks.subscriptions import CREATE, HOLD_THE_DISPATCHER, Subscriptions
 from tests.support.consumers import caught_up
 from tests.support.webhooks import (
     admit,
@@ -171,3 +173,29 @@ async def test_a_subscription_waits_for_a_batch_in_flight_and_reads_the_head_aft
         sequenced = await seq_of(client, await record_vitals(client, "p1"))
     created = await creating
     assert created["after_seq"] >= sequenced
+
+
+async def test_a_subscription_created_before_the_dispatcher_ever_ran_registers_its_checkpoint(
+    database_url: str,
+) -> None:
+    """Before the dispatcher's first start there is no row to hold, so a subscription
+    registers it, as that start would (from the beginning), and holds it: the dispatcher's
+    first batch then waits for the subscription, as any other does."""
+
+    def dispatcher_row() -> tuple[str, int] | None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            found = conn.execute(
+                "SELECT kind, position FROM checkpoints WHERE name = %s", [DISPATCHER]
+            ).fetchone()
+        return None if found is None else (found[0], found[1])
+
+    assert dispatcher_row() is None
+    async with AsyncConnectionPool(
+        database_url, min_size=1, max_size=2, kwargs={"autocommit": True}
+    ) as pool:
+        await Subscriptions(pool).create(
+            owner=None, url=URL, event_types=[], description="", enabled=True, ordered=False
+        )
+        assert dispatcher_row() == ("webhooks", 0)
+        await Checkpoints(pool).register(DISPATCHER, "webhooks")  # the first start
+    assert dispatcher_row() == ("webhooks", 0)
