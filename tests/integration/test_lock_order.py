@@ -35,34 +35,39 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 
 
 # -- the journal --------------------------------------------------------------------------------
+@pytest.fixture
+async def journals(database_url: str) -> AsyncIterator[list[Journal]]:
+    """Two processes' journals: a pool each, so their group commits are separate batches."""
+    pools = [
+        AsyncConnectionPool(
+            database_url, min_size=2, max_size=4, kwargs={"autocommit": True}, open=False
+        )
+        for _ in range(2)
+    ]
+    for pool in pools:
+        await pool.open(wait=True)
+    yield [Journal(pool) for pool in pools]
+    for pool in pools:
+        await pool.close()
+
+
 @pytest.mark.timeout(120)
 async def test_two_processes_appending_the_same_versions_lose_races_never_whole_batches(
-    database_url: str,
+    database_url: str, journals: list[Journal]
 ) -> None:
     """Two processes (a journal and pool each) both decided the next version of the same
     entities and append them in different orders. Each such command either lands or loses its
     version race (and is re-decided); a deadlock would fail both batches' every command, as a
     503."""
-    journals = []
-    for _ in range(2):
-        pool = AsyncConnectionPool(
-            database_url, min_size=2, max_size=4, kwargs={"autocommit": True}, open=False
-        )
-        await pool.open(wait=True)
-        journals.append(Journal(pool))
     entities = [f"p{i}" for i in range(60)]
     outcomes: list[BaseException | None] = []
-    try:
-        for version in range(1, 16):
-            appends = [
-                journal.append(pending(entity, version, f"{n}-{entity}-{version}"))
-                for n, journal in enumerate(journals)
-                for entity in random.Random(version * 2 + n).sample(entities, len(entities))
-            ]
-            outcomes += await asyncio.gather(*appends, return_exceptions=True)
-    finally:
-        for journal in journals:
-            await journal.pool.close()
+    for version in range(1, 16):
+        appends = [
+            journal.append(pending(entity, version, f"{n}-{entity}-{version}"))
+            for n, journal in enumerate(journals)
+            for entity in random.Random(version * 2 + n).sample(entities, len(entities))
+        ]
+        outcomes += await asyncio.gather(*appends, return_exceptions=True)
     failed = [o for o in outcomes if o is not None and not isinstance(o, VersionConflict)]
     assert not failed, f"{len(failed)} appends failed: {sorted({repr(f)[:80] for f in failed})}"
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -99,17 +104,10 @@ def _timers_only(n: int, schedule: list[str], cancel: list[str]) -> PendingAppen
 
 @pytest.mark.timeout(120)
 async def test_batches_scheduling_and_cancelling_the_same_timers_never_deadlock(
-    database_url: str,
+    journals: list[Journal],
 ) -> None:
     """Scheduling and cancelling are two parts of the append over one key space: one batch
     may cancel k2 while scheduling k1, another the reverse. Every append must land."""
-    journals = []
-    for _ in range(2):
-        pool = AsyncConnectionPool(
-            database_url, min_size=2, max_size=4, kwargs={"autocommit": True}, open=False
-        )
-        await pool.open(wait=True)
-        journals.append(Journal(pool))
     keys = [f"k{i}" for i in range(6)]
 
     async def append_again_and_again(journal: Journal, seed: int) -> list[BaseException]:
@@ -123,13 +121,9 @@ async def test_batches_scheduling_and_cancelling_the_same_timers_never_deadlock(
                 failed.append(error)
         return failed
 
-    try:
-        results = await asyncio.gather(
-            *(append_again_and_again(journal, n) for n, journal in enumerate(journals))
-        )
-    finally:
-        for journal in journals:
-            await journal.pool.close()
+    results = await asyncio.gather(
+        *(append_again_and_again(journal, n) for n, journal in enumerate(journals))
+    )
     failed = [error for errors in results for error in errors]
     assert not failed, f"{len(failed)} appends failed: {sorted({repr(f)[:80] for f in failed})}"
 
