@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +37,7 @@ from app.journal.errors import (
     VersionMismatch,
     outcome_of,
 )
+from app.journal.ids import random_uuid
 from app.journal.locks import KeyedLocks
 from app.journal.repository import (
     EntitySnapshot,
@@ -263,7 +263,7 @@ class CommandRunner:
     ) -> CommandResult:
         appended = [
             AppendedEvent(
-                event_id=uuid.uuid4(),
+                event_id=random_uuid(),
                 type=f"{entity.name}.{event.event_type}",
                 version=version + offset,
             )

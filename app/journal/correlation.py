@@ -10,8 +10,9 @@ messages) carries both on, so one id finds every hop in logs and traces.
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
+
+from app.journal.ids import random_uuid
 
 # version 00; not all-zero ids (W3C Trace Context §3.2.2)
 _TRACEPARENT = re.compile(r"^00-(?!0{32})([0-9a-f]{32})-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -30,7 +31,7 @@ def command_metadata(
 
     A malformed traceparent is dropped rather than refused, as W3C asks of receivers."""
     trace = trace_id_of(traceparent) if traceparent else None
-    correlation = correlation_id or trace or uuid.uuid4().hex
+    correlation = correlation_id or trace or random_uuid().hex
     metadata: dict[str, Any] = {"correlation_id": correlation}
     if trace:
         metadata["traceparent"] = traceparent.strip()  # type: ignore[union-attr]
