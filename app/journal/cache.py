@@ -4,18 +4,25 @@ Never trusted blindly: a decision that appends is checked by the journal's uniqu
 a decision that appends nothing is confirmed against the database's current version. So a
 stale entry (another process wrote) costs a re-decision, never a wrong answer.
 
-It is kept fresh across processes, too: each append's notification names the process and the
-entities it wrote, and every other process forgets those (``forget_written_elsewhere``). With
-several API processes behind one port, half of all commands would otherwise find the entity
-last written by another process, lose the version race, and be decided twice.
+It is kept fresh across processes, too: each append's notification names the process and
+carries the events it wrote, and every other process applies them to the entities it holds
+(``follow_written_elsewhere``), as the writer did to its own. With several API processes
+behind one port, half of all commands find the entity last written by another process: a
+stale entry would lose the version race and be decided twice, and a forgotten one costs a
+reload (a snapshot and up to ``SLUICE_SNAPSHOT_EVERY`` events read and folded). An event
+that does not follow the held version (one missed, or the notification too big to carry the
+events and naming the entities only) makes the entry be forgotten instead, never guessed.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.sdk.entity import EventSourcedEntity
 
 Key = tuple[str, str]
 
@@ -39,6 +46,15 @@ class EntityCache:
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
+    def peek(self, key: Key) -> tuple[Any, int] | None:
+        """The entry, without counting as a use (a notification is not a command)."""
+        return self._entries.get(key)
+
+    def replace(self, key: Key, state: Any, version: int) -> None:
+        """A held entry brought up to date, where it stands in the LRU order."""
+        if key in self._entries:
+            self._entries[key] = (state, version)
+
     def forget(self, key: Key) -> None:
         self._entries.pop(key, None)
 
@@ -49,10 +65,13 @@ class EntityCache:
         self._entries.clear()
 
 
-def forget_written_elsewhere(cache: EntityCache, origin: str) -> Callable[[str], None]:
-    """A reader of the journal's append notifications (``origin [[type, id], …]``): the
-    entities another process wrote leave this cache. ``""`` (the listener reconnected:
-    anything may have been written meanwhile) empties it."""
+def follow_written_elsewhere(
+    cache: EntityCache, origin: str, entities: Mapping[str, EventSourcedEntity[Any]]
+) -> Callable[[str], None]:
+    """A reader of the journal's append notifications: ``origin [[type, id, version, event
+    type, schema version, data], …]`` (or ``[[type, id], …]``, names only). Another process's
+    events are applied to the entries held here; ``""`` (the listener reconnected: anything
+    may have been written meanwhile) empties the cache."""
 
     def heard(payload: str) -> None:
         if not payload:
@@ -62,11 +81,39 @@ def forget_written_elsewhere(cache: EntityCache, origin: str) -> Callable[[str],
         if sender == origin or not written:
             return  # this process's own append, or one too big to list its entities
         try:
-            entities = json.loads(written)
+            entries = json.loads(written)
         except ValueError:
             cache.clear()
             return
-        for entity_type, entity_id in entities:
-            cache.forget((entity_type, entity_id))
+        for entry in entries:
+            key = (entry[0], entry[1])
+            held = cache.peek(key)
+            if held is None:
+                continue
+            if len(entry) != 6 or not _followed(cache, key, held, entry, entities):
+                cache.forget(key)
 
     return heard
+
+
+def _followed(
+    cache: EntityCache,
+    key: Key,
+    held: tuple[Any, int],
+    entry: list[Any],
+    entities: Mapping[str, EventSourcedEntity[Any]],
+) -> bool:
+    """Whether the entry is current after this event (applied, or already in it)."""
+    state, version = held
+    event_version = entry[2]
+    if event_version <= version:
+        return True  # reloaded since, or this process lost the race to it and re-read
+    entity = entities.get(key[0])
+    if event_version != version + 1 or entity is None:
+        return False
+    try:
+        event = entity.event_from_stored(entry[3], entry[4], entry[5])
+        cache.replace(key, entity.apply(state, event), event_version)
+    except Exception:  # the writer's code is newer, say: the next command reloads
+        return False
+    return True
