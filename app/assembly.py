@@ -20,7 +20,6 @@ from app.background.leadership import Leadership
 from app.background.listener import Listener
 from app.db import jsonb
 from app.db.urls import libpq_url
-from app.journal.cache import follow_written_elsewhere
 from app.journal.commands import CommandRunner
 from app.journal.housekeeping import ExpiredCommandPurger
 from app.journal.repository import Journal
@@ -94,9 +93,7 @@ async def build_runtime(
         on_batch=metrics.append_batch.observe,
     )
     runner = CommandRunner(service, journal, settings.commands, observer=metrics.command_finished)
-    listener.on_payload(
-        OUTBOX_CHANNEL, follow_written_elsewhere(runner.cache, journal.origin, service.entity_types)
-    )
+    listener.on_payload(OUTBOX_CHANNEL, runner.follower())
     event_log, checkpoints = EventLog(pool, service, service_name), Checkpoints(pool)
     sequencer = Sequencer(
         conninfo, listener, settings.sequencer, background, on_batch=metrics.sequencer_batch.observe

@@ -24,7 +24,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import BaseModel
 
-from app.journal.cache import EntityCache
+from app.journal.cache import EntityCache, follow_written_elsewhere
 from app.journal.correlation import carried
 from app.journal.errors import (
     CommandRejected,
@@ -151,6 +151,10 @@ class CommandRunner:
             digest = request_hash(request) if request.idempotency_key else ""
             replayed = await self._replayed(request, digest)
             return replayed or await self._decide_and_append(entity, request, digest)
+
+    def follower(self) -> Callable[[str], None]:
+        """The reader of append notifications that keeps this cache up with other processes."""
+        return follow_written_elsewhere(self.cache, self.journal.origin, self.service.entity_types)
 
     async def load(self, entity: EventSourcedEntity[Any], entity_id: str) -> LoadedEntity[Any]:
         """Fresh from the journal, refreshing the cache on the way."""
