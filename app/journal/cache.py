@@ -66,20 +66,27 @@ class EntityCache:
 
 
 def follow_written_elsewhere(
-    cache: EntityCache, origin: str, entities: Mapping[str, EventSourcedEntity[Any]]
+    cache: EntityCache,
+    origin: str,
+    entities: Mapping[str, EventSourcedEntity[Any]],
+    heard_another: Callable[[], None] = lambda: None,
 ) -> Callable[[str], None]:
     """A reader of the journal's append notifications: ``origin [[type, id, version, event
     type, schema version, data], …]`` (or ``[[type, id], …]``, names only). Another process's
     events are applied to the entries held here; ``""`` (the listener reconnected: anything
-    may have been written meanwhile) empties the cache."""
+    may have been written meanwhile) empties the cache. ``heard_another`` is told whenever
+    another process appended (so this one starts sending its own events)."""
 
     def heard(payload: str) -> None:
         if not payload:
             cache.clear()
             return
         sender, _, written = payload.partition(" ")
-        if sender == origin or not written:
-            return  # this process's own append, or one too big to list its entities
+        if sender == origin:
+            return  # this process's own append
+        heard_another()
+        if not written:
+            return  # too big to list its entities
         try:
             entries = json.loads(written)
         except ValueError:

@@ -154,7 +154,10 @@ class CommandRunner:
 
     def follower(self) -> Callable[[str], None]:
         """The reader of append notifications that keeps this cache up with other processes."""
-        return follow_written_elsewhere(self.cache, self.journal.origin, self.service.entity_types)
+        entities, journal = self.service.entity_types, self.journal
+        return follow_written_elsewhere(
+            self.cache, journal.origin, entities, journal.heard_another_process
+        )
 
     async def load(self, entity: EventSourcedEntity[Any], entity_id: str) -> LoadedEntity[Any]:
         """Fresh from the journal, refreshing the cache on the way."""

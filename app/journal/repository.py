@@ -8,6 +8,7 @@ autocommitted statement, which is what makes an append atomic and one round trip
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +30,9 @@ from app.sdk.entity import EventSourcedEntity
 from app.sdk.events import Event
 
 S = TypeVar("S", bound=BaseModel)
+
+# How long after last hearing another process append here this one keeps sending its events.
+OTHERS_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -140,6 +144,9 @@ class Journal:
         # The entities' names ride along only while the notification queue is under this
         # share full (see sql._WRITTEN); 0 sends the origin alone.
         self.names_in_notify_below = 0.01
+        # The events ride along too while another process appends to this database (heard
+        # within OTHERS_SECONDS): alone, this process would build them for nobody.
+        self._others_until = 0.0
         self.batcher = GroupCommit(
             self._write,
             max_batch=max_batch,
@@ -192,6 +199,10 @@ class Journal:
         if entity.state_in_every_event and version:
             state = entity.restored(state, version)
         return LoadedEntity(state, version, events_read, snapshot_version)
+
+    def heard_another_process(self) -> None:
+        """Another process appended here: send it our events, so its cache can follow them."""
+        self._others_until = time.monotonic() + OTHERS_SECONDS
 
     async def current_version(self, entity_type: str, entity_id: str) -> int:
         params = {"entity_type": entity_type, "entity_id": entity_id}
@@ -256,6 +267,7 @@ class Journal:
             "lock_namespace": sql.ENTITY_LOCK_NAMESPACE,
             "origin": self.origin,
             "names_below": self.names_in_notify_below,
+            "with_events": time.monotonic() < self._others_until,
             "events": _json([row for pending in batch for row in pending.event_rows()]),
             "commands": _json(commands),
             "snapshots": _json(snapshots),

@@ -127,30 +127,38 @@ _APPEND_SNAPSHOTS = """, new_snapshots AS (
 )"""
 
 
-# The notification names the appending process and carries the events it wrote, so the other
-# processes bring those entities up to date in their caches (a stale entry would lose its next
-# append's version race, and a forgotten one costs a reload: with two API processes, a fifth
-# of each one's time went to reloading entities the other had written). A payload past
-# PostgreSQL's limit (8000 bytes) would fail the append: a batch whose events do not fit
-# names its entities alone (other caches forget them), and one whose names do not fit either
-# notifies the origin alone (other caches find out by losing a race). So does every batch
-# while the notification queue is over 1% full: a listener that stopped reading (a frozen
-# process) holds the queue for everyone, and once it is full every NOTIFY, and with it every
-# append, fails; the events would fill it ~1000x faster than a bare wake-up.
-_WRITTEN = """(
-    SELECT CASE WHEN pg_notification_queue_usage() >= %(names_below)s THEN %(origin)s
-                WHEN octet_length(events) < 7900 THEN events
-                WHEN octet_length(names) < 7900 THEN names
-                ELSE %(origin)s END
-    FROM (
-        SELECT %(origin)s || ' ' || json_agg(json_build_array(
-                   entity_type, entity_id, version, type, schema_version, data
-               ) ORDER BY entity_type, entity_id, version)::text,
-               %(origin)s || ' '
-                   || json_agg(DISTINCT jsonb_build_array(entity_type, entity_id))::text
-        FROM batch
-    ) AS payload(events, names)
-)"""
+# The notification names the appending process and, while other processes append here too,
+# carries the events it wrote, so those processes bring the entities up to date in their
+# caches (a stale entry would lose its next append's version race, and a forgotten one costs
+# a reload: with two API processes, a fifth of each one's time went to reloading entities
+# the other had written). A payload past PostgreSQL's limit (8000 bytes) would fail the
+# append: a batch whose events do not fit names its entities alone (other caches forget
+# them), and one whose names do not fit either notifies the origin alone (other caches find
+# out by losing a race). So does every batch while the notification queue is over 1% full: a
+# listener that stopped reading (a frozen process) holds the queue for everyone, and once it
+# is full every NOTIFY, and with it every append, fails; the events would fill it ~1000x
+# faster than a bare wake-up. Each part is computed only when the one before is not used.
+_WRITTEN = """CASE WHEN pg_notification_queue_usage() >= %(names_below)s THEN %(origin)s ELSE
+    COALESCE(
+        CASE WHEN %(with_events)s THEN (
+            SELECT written FROM (
+                SELECT %(origin)s || ' ' || json_agg(json_build_array(
+                    entity_type, entity_id, version, type, schema_version, data
+                ) ORDER BY entity_type, entity_id, version)::text
+                FROM batch
+            ) AS events(written)
+            WHERE octet_length(written) < 7900
+        ) END,
+        (
+            SELECT written FROM (
+                SELECT %(origin)s || ' '
+                    || json_agg(DISTINCT jsonb_build_array(entity_type, entity_id))::text
+                FROM batch
+            ) AS names(written)
+            WHERE octet_length(written) < 7900
+        ),
+        %(origin)s)
+END"""
 
 
 @functools.cache

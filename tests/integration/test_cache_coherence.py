@@ -45,10 +45,7 @@ async def process(database_url: str) -> AsyncIterator[tuple[CommandRunner, Liste
     await pool.open(wait=True)
     runner = CommandRunner(ward, Journal(pool), CommandSettings())
     listener = Listener(database_url, WorkerSettings())
-    listener.on_payload(
-        OUTBOX_CHANNEL,
-        follow_written_elsewhere(runner.cache, runner.journal.origin, ward.entity_types),
-    )
+    listener.on_payload(OUTBOX_CHANNEL, runner.follower())
     listener.start()
     try:
         await asyncio.wait_for(listener.connected.wait(), 10)
@@ -63,9 +60,16 @@ async def test_an_append_in_another_process_updates_the_entity_here(database_url
         heard: list[str] = []
         listener.on_payload(OUTBOX_CHANNEL, heard.append)  # after the cache's own reader
         await one.run(CommandRequest("patient", "p1", "admit", ADMIT))
+        await eventually(lambda: any('"p1"' in payload for payload in heard), 5, "own append")
+        # alone on the database, one names what it wrote but builds no events for nobody
+        assert json.loads(heard[-1].partition(" ")[2]) == [["patient", "p1"]]
+        await two.run(CommandRequest("patient", "p0", "admit", ADMIT))  # two appends here too
+        await eventually(lambda: any('"p0"' in payload for payload in heard), 5, "two heard")
         await one.run(CommandRequest("patient", "p2", "admit", ADMIT))
         await eventually(lambda: any('"p2"' in payload for payload in heard), 5, "own append")
-        # one's own notifications arrived, and changed nothing of its own
+        (written,) = json.loads(heard[-1].partition(" ")[2])
+        assert written[:4] == ["patient", "p2", 1, "PatientAdmitted"]  # now with its events
+        # one's own notifications changed nothing of its own
         assert one.cache.peek(("patient", "p1"))[1] == 1  # type: ignore[index]
         assert one.cache.peek(("patient", "p2"))[1] == 1  # type: ignore[index]
 

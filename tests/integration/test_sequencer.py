@@ -42,6 +42,7 @@ def hold_an_append(conn: psycopg.Connection, entity_id: str) -> None:
         "events": json.dumps([row]),
         "origin": "test",
         "names_below": 0.01,
+        "with_events": False,
     }
     statement = journal_sql.append_batch(
         commands=False, snapshots=False, timers=False, cancels=False
