@@ -11,7 +11,7 @@ the whole pipeline running (views, the vitals action, the webhook dispatcher):
   * one process with SLUICE_CONSUMER_MAX_INTERVAL_SECONDS=0.01: the consumers' pacing
     fixed at 10 ms, as before it grew with the load (up to 50 ms by default: fewer, bigger
     batches while the process is busy);
-  * with --against REV, REV's one process, from a git worktree.
+  * with --against REV, REV's one process and its `--workers 2`, from a git worktree.
 For each: wrk at 32 connections as fast as it goes (commands/s, p50, p99); then wrk offering
 --rate commands/s (paced, random think times), and the CPU time the layout's Sluice processes
 (and, apart, PostgreSQL's) spent in that window, divided by the commands it appended: µs of
@@ -68,7 +68,11 @@ def layouts(against: str | None, worktree: Path | None) -> list[Layout]:
         ),
     ]
     if against and worktree:
-        found.insert(0, Layout(f"{against}: 1 process", (), None, (("PYTHONPATH", str(worktree)),)))
+        code = (("PYTHONPATH", str(worktree)),)
+        found[:0] = [
+            Layout(f"{against}: 1 process", (), None, code),
+            Layout(f"{against}: --workers 2", ("--workers", "2"), None, code),
+        ]
     return found
 
 
@@ -77,7 +81,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rate", type=int, default=1000, help="offered commands/s for the CPU")
-    parser.add_argument("--against", help="also REV's one process (a git worktree)")
+    parser.add_argument("--against", help="also REV's 1 process and --workers 2 (a worktree)")
     args = parser.parse_args(argv)
     with ExitStack() as stack:
         baseline = stack.enter_context(worktree(args.against)) if args.against else None
