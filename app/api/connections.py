@@ -29,7 +29,8 @@ log = logging.getLogger("sluice.http")
 class CoalescedWrites:
     """The connection's transport as the protocol sees it: writes made in one turn of the
     event loop go out together at the start of the next (or at once past ``limit`` bytes,
-    or before a close)."""
+    before a close, and from the moment the connection is handed to a WebSocket: a response
+    to a request pipelined before the upgrade must not follow the handshake)."""
 
     limit = 64 * 1024
 
@@ -38,8 +39,12 @@ class CoalescedWrites:
         self._loop = loop
         self._held: list[bytes] = []
         self._size = 0
+        self.direct = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.direct:
+            self.transport.write(data)
+            return
         if not self._held:
             self._loop.call_soon(self.flush)
         self._held.append(bytes(data))
@@ -76,11 +81,20 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._arm()
 
     def handle_websocket_upgrade(self) -> None:
-        # The WebSocket protocol takes the connection over: it gets the real transport.
+        # The WebSocket protocol takes the connection over: it gets the real transport, and
+        # a response still owed to an earlier (pipelined) request is written through at once.
         writes: CoalescedWrites = self.transport  # type: ignore[assignment]
         writes.flush()
+        writes.direct = True
         self.transport = writes.transport
         super().handle_websocket_upgrade()
+
+    def eof_received(self) -> bool | None:
+        # A client that half-closes after its request (``nc -N``, some health checkers) has
+        # the transport closed when this returns: what is held goes out first.
+        if isinstance(self.transport, CoalescedWrites):
+            self.transport.flush()
+        return super().eof_received()  # type: ignore[func-returns-value]
 
     def data_received(self, data: bytes) -> None:
         if self._awaiting_headers and self._deadline is None:

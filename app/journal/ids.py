@@ -10,25 +10,28 @@ processes ever share one.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 
 _IDS_PER_READ = 256
 _random = b""
 _taken = 0
+_taking = threading.Lock()  # the event loop's thread, mostly; a worker thread may call too
 
 
 def _forget_buffer() -> None:
-    global _random, _taken
-    _random, _taken = b"", 0
+    global _random, _taken, _taking
+    _random, _taken, _taking = b"", 0, threading.Lock()  # a fork may copy the lock held
 
 
 def random_uuid() -> uuid.UUID:
     """A version-4 UUID from the kernel's randomness, as ``uuid.uuid4()``."""
     global _random, _taken
-    if _taken >= len(_random):
-        _random, _taken = os.urandom(16 * _IDS_PER_READ), 0
-    chunk = _random[_taken : _taken + 16]
-    _taken += 16
+    with _taking:
+        if _taken >= len(_random):
+            _random, _taken = os.urandom(16 * _IDS_PER_READ), 0
+        chunk = _random[_taken : _taken + 16]
+        _taken += 16
     return uuid.UUID(bytes=chunk, version=4)
 
 

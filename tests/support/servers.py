@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -51,8 +52,9 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def uvicorn_in_thread(app: FastAPI, port: int | None = None) -> Iterator[str]:
-    """Serve ``app`` on a real socket from a background thread; yields its base URL."""
+def uvicorn_in_thread(app: FastAPI, port: int | None = None, **options: Any) -> Iterator[str]:
+    """Serve ``app`` on a real socket from a background thread; yields its base URL.
+    ``options``: more of uvicorn's Config (``http=`` a protocol class, say)."""
     port = port or free_port()
     # httpx drops a connection idle for 5 s; uvicorn closes one idle for 5 s by default. With
     # both at 5 s, a request sent on a pooled connection just as the server closes it fails
@@ -65,6 +67,7 @@ def uvicorn_in_thread(app: FastAPI, port: int | None = None) -> Iterator[str]:
         log_level="warning",
         lifespan="on",
         timeout_keep_alive=30,
+        **options,
     )
     server = _Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
