@@ -97,30 +97,28 @@ def follow_written_elsewhere(
             held = cache.peek(key)
             if held is None:
                 continue
-            if len(entry) != 6 or not _followed(cache, key, held, entry, entities):
+            after = _after(held, entry, entities.get(key[0])) if len(entry) == 6 else None
+            if after is None:
                 cache.forget(key)
+            elif after is not held:
+                cache.replace(key, *after)
 
     return heard
 
 
-def _followed(
-    cache: EntityCache,
-    key: Key,
-    held: tuple[Any, int],
-    entry: list[Any],
-    entities: Mapping[str, EventSourcedEntity[Any]],
-) -> bool:
-    """Whether the entry is current after this event (applied, or already in it)."""
+def _after(
+    held: tuple[Any, int], entry: list[Any], entity: EventSourcedEntity[Any] | None
+) -> tuple[Any, int] | None:
+    """The entry once this event is in it (``held`` itself if it already was), or None
+    when it cannot follow: a version missed, or an event this code cannot read."""
     state, version = held
     event_version = entry[2]
     if event_version <= version:
-        return True  # reloaded since, or this process lost the race to it and re-read
-    entity = entities.get(key[0])
+        return held  # reloaded since, or this process lost the race to it and re-read
     if event_version != version + 1 or entity is None:
-        return False
+        return None
     try:
         event = entity.event_from_stored(entry[3], entry[4], entry[5])
-        cache.replace(key, entity.apply(state, event), event_version)
+        return entity.apply(state, event), event_version
     except Exception:  # the writer's code is newer, say: the next command reloads
-        return False
-    return True
+        return None

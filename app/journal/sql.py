@@ -138,26 +138,20 @@ _APPEND_SNAPSHOTS = """, new_snapshots AS (
 # listener that stopped reading (a frozen process) holds the queue for everyone, and once it
 # is full every NOTIFY, and with it every append, fails; the events would fill it ~1000x
 # faster than a bare wake-up. Each part is computed only when the one before is not used.
-_WRITTEN = """CASE WHEN pg_notification_queue_usage() >= %(names_below)s THEN %(origin)s ELSE
-    COALESCE(
-        CASE WHEN %(with_events)s THEN (
-            SELECT written FROM (
-                SELECT %(origin)s || ' ' || json_agg(json_build_array(
-                    entity_type, entity_id, version, type, schema_version, data
-                ) ORDER BY entity_type, entity_id, version)::text
-                FROM batch
-            ) AS events(written)
-            WHERE octet_length(written) < 7900
-        ) END,
-        (
-            SELECT written FROM (
-                SELECT %(origin)s || ' '
-                    || json_agg(DISTINCT jsonb_build_array(entity_type, entity_id))::text
-                FROM batch
-            ) AS names(written)
-            WHERE octet_length(written) < 7900
-        ),
-        %(origin)s)
+def _fitting(aggregate: str) -> str:
+    """The payload ``origin <aggregate over the batch>``, or NULL past the size limit."""
+    return f"""(
+        SELECT written FROM (SELECT %(origin)s || ' ' || ({aggregate})::text FROM batch)
+            AS payload(written)
+        WHERE octet_length(written) < 7900
+    )"""
+
+
+_EVENTS = """json_agg(json_build_array(entity_type, entity_id, version, type, schema_version, data)
+    ORDER BY entity_type, entity_id, version)"""
+_NAMES = "json_agg(DISTINCT jsonb_build_array(entity_type, entity_id))"
+_WRITTEN = f"""CASE WHEN pg_notification_queue_usage() >= %(names_below)s THEN %(origin)s ELSE
+    COALESCE(CASE WHEN %(with_events)s THEN {_fitting(_EVENTS)} END, {_fitting(_NAMES)}, %(origin)s)
 END"""
 
 
